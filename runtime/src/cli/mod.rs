@@ -1,0 +1,217 @@
+//! Command-line parsing and the commands.
+
+mod display;
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use red_wasm::{Direction, Error, ErrorKind, HostRule, ReceiveTarget, Runtime, TransferOptions};
+
+use display::CliObserver;
+
+/// Exit code for a command line that cannot be understood.
+const EXIT_USAGE: i32 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "red-wasm",
+    version,
+    about = "Run RED connectors as sandboxed WebAssembly components",
+    long_about = "Run RED connectors as sandboxed WebAssembly components.\n\n\
+        A connector moves one file between this machine and a remote service, configured by an \
+        access document (JSON). It runs in a sandbox: it can reach only the hosts its access \
+        document names (and those given with --allow-host), and only the one local file of the \
+        transfer.",
+    after_help = "Exit codes: 0 success, 2 usage error, 10 invalid access, 11 authentication \
+        failed, 12 not found, 13 conflict, 14 denied by policy, 15 network error, 16 remote \
+        error, 17 local I/O error, 18 internal error (or a connector that cannot be loaded)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Receive a file (to -o FILE, or standard output) or send one (--send FILE)
+    #[command(after_help = "Examples:\n  \
+        red-wasm run http access.json -o data.csv\n  \
+        red-wasm run http '{\"url\": \"https://example.org/up\", \"method\": \"PUT\"}' --send data.csv\n  \
+        red-wasm run ./my-connector.wasm access.json -o data.bin")]
+    Run {
+        #[command(flatten)]
+        target: ConnectorAndAccess,
+        /// Receive into FILE (written under a temporary name and renamed on success)
+        #[arg(
+            short = 'o',
+            long = "output",
+            value_name = "FILE",
+            conflicts_with = "send"
+        )]
+        output: Option<PathBuf>,
+        /// Send FILE
+        #[arg(long, value_name = "FILE")]
+        send: Option<PathBuf>,
+        /// Also allow this endpoint: HOST, HOST:PORT, *.DOMAIN or SCHEME://HOST[:PORT] (repeatable)
+        #[arg(long = "allow-host", value_name = "PATTERN")]
+        allow_host: Vec<String>,
+        /// Print the connector's info messages
+        #[arg(short, long)]
+        verbose: bool,
+        /// Never show a progress bar
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Check an access document without any network traffic
+    Validate {
+        #[command(flatten)]
+        target: ConnectorAndAccess,
+        /// Validate for a send (default: for a receive)
+        #[arg(long)]
+        send: bool,
+    },
+    /// Show a connector's name, version, description and access schema
+    Info {
+        /// A built-in name (see `red-wasm list`) or the path of a .wasm component
+        connector: String,
+    },
+    /// List the built-in connectors
+    List,
+}
+
+#[derive(Args)]
+struct ConnectorAndAccess {
+    /// A built-in name (see `red-wasm list`) or the path of a .wasm component
+    connector: String,
+    /// The access document: a JSON file, `-` for standard input, or inline JSON
+    access: String,
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let tokio = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("red-wasm: cannot start: {e}");
+            return ErrorKind::Internal.exit_code().into();
+        }
+    };
+    match tokio.block_on(run(cli.command)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("red-wasm: {}: {}", e.kind, e.message.replace('\n', "\n  "));
+            e.kind.exit_code().into()
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), Error> {
+    match command {
+        Command::Run {
+            target,
+            output,
+            send,
+            allow_host,
+            verbose,
+            no_progress,
+        } => {
+            let runtime = Runtime::new()?;
+            let connector = runtime.load(&target.connector)?;
+            let access = read_access(&target.access)?;
+            let observer = Arc::new(CliObserver::new(verbose, !no_progress));
+            let options = TransferOptions {
+                allow_hosts: allow_host
+                    .iter()
+                    .map(|p| HostRule::parse(p))
+                    .collect::<Result<_, _>>()?,
+                observer: observer.clone(),
+                ..TransferOptions::default()
+            };
+            let result = match send {
+                Some(file) => connector.send(&access, &file, &options).await,
+                None => {
+                    let target = output.map_or(ReceiveTarget::Stdout, ReceiveTarget::File);
+                    connector.receive(&access, target, &options).await
+                }
+            };
+            observer.finish();
+            let outcome = result?;
+            if verbose {
+                eprintln!(
+                    "red-wasm: {} bytes in {:.2?}",
+                    outcome.bytes, outcome.duration
+                );
+            }
+            Ok(())
+        }
+        Command::Validate { target, send } => {
+            let runtime = Runtime::new()?;
+            let connector = runtime.load(&target.connector)?;
+            let access = read_access(&target.access)?;
+            let direction = if send {
+                Direction::Send
+            } else {
+                Direction::Receive
+            };
+            connector.validate(direction, &access).await?;
+            println!("valid");
+            Ok(())
+        }
+        Command::Info { connector } => {
+            let info = Runtime::new()?.load(&connector)?.info().await?;
+            println!("name:        {}", info.name);
+            println!("version:     {}", info.version);
+            println!("description: {}", info.description);
+            println!(
+                "access schema:\n{}",
+                serde_json::to_string_pretty(&info.access_schema).unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::List => {
+            let runtime = Runtime::new()?;
+            for name in red_wasm::builtin_names() {
+                let info = runtime.builtin(name)?.info().await?;
+                println!("{name:<16} {}", info.description);
+            }
+            Ok(())
+        }
+    }
+}
+
+/// The access document from a file, standard input (`-`) or the argument itself (`{...}`).
+fn read_access(argument: &str) -> Result<String, Error> {
+    if argument.trim_start().starts_with('{') {
+        return Ok(argument.to_owned());
+    }
+    let mut text = String::new();
+    let result = if argument == "-" {
+        std::io::stdin().read_to_string(&mut text).map(drop)
+    } else {
+        std::fs::read_to_string(argument).map(|t| text = t)
+    };
+    result.map_err(|e| {
+        let name = if argument == "-" {
+            "standard input"
+        } else {
+            argument
+        };
+        Error::new(
+            ErrorKind::InvalidAccess,
+            format!("cannot read the access document from {name}: {e}"),
+        )
+    })?;
+    Ok(text)
+}

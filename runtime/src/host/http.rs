@@ -1,0 +1,507 @@
+//! The `http` interface on reqwest: one request at a time, every hop checked by the policy.
+//!
+//! reqwest follows no redirects here (its policy is `none`): this module does, so that each
+//! hop is checked against the transfer's [`Policy`](crate::Policy), credentials and cookies
+//! are dropped on a hop to another origin, and an upload answered with 301/302/303 is handed
+//! back to the connector instead of being turned into a body-less GET.
+
+use std::error::Error as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use wasmtime::component::Resource;
+
+use super::local::{Input, MAX_READ};
+use super::{HostState, TransferCtx};
+use crate::bindings::red::connector::http::{
+    AuthScheme, Body, Credentials, Host, HostResponse, Request,
+};
+use crate::bindings::red::connector::local::Sink;
+use crate::{Error, ErrorKind};
+
+/// Redirects followed before giving up (as the original connectors, on python-requests).
+pub const MAX_REDIRECTS: usize = 30;
+
+/// Read buffer for streaming the local file as a request body.
+const UPLOAD_CHUNK: usize = 256 * 1024;
+
+/// Network timeouts of the host's HTTP clients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Establishing a connection (TCP and TLS).
+    pub connect: Duration,
+    /// Waiting for the next byte of a response.
+    pub idle: Duration,
+}
+
+impl Default for Timeouts {
+    /// Connect 12 s, 1000 s without a byte: the original connectors' values.
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(12),
+            idle: Duration::from_secs(1000),
+        }
+    }
+}
+
+/// The process's HTTP clients (connection pools): one that verifies certificates against
+/// the system roots and one for `disableSSLVerification`.
+pub struct Clients {
+    verifying: reqwest::Client,
+    insecure: reqwest::Client,
+}
+
+impl Clients {
+    pub fn new(timeouts: &Timeouts) -> Result<Self, Error> {
+        let build = |verify: bool| {
+            reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(timeouts.connect)
+                .read_timeout(timeouts.idle)
+                .no_proxy()
+                .gzip(true)
+                .deflate(true)
+                .danger_accept_invalid_certs(!verify)
+                .user_agent(concat!("red-wasm/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .map_err(|e| {
+                    Error::internal(format!("cannot set up the HTTP client: {}", chain(&e)))
+                })
+        };
+        Ok(Clients {
+            verifying: build(true)?,
+            insecure: build(false)?,
+        })
+    }
+
+    fn get(&self, verify_tls: bool) -> &reqwest::Client {
+        if verify_tls {
+            &self.verifying
+        } else {
+            &self.insecure
+        }
+    }
+}
+
+/// A response whose body is still on the wire.
+pub struct ResponseHandle {
+    status: u16,
+    reason: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    /// The body's size when known (not for compressed bodies, which are decoded).
+    total: Option<u64>,
+    body: reqwest::Response,
+    pending: Bytes,
+    finished: bool,
+}
+
+impl ResponseHandle {
+    fn new(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        ResponseHandle {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or("").to_owned(),
+            url: response.url().to_string(),
+            headers,
+            total: response.content_length(),
+            body: response,
+            pending: Bytes::new(),
+            finished: false,
+        }
+    }
+
+    /// The next non-empty piece of the body, or `None` at its end.
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, Error> {
+        if !self.pending.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.pending)));
+        }
+        while !self.finished {
+            match self.body.chunk().await {
+                Ok(Some(chunk)) if chunk.is_empty() => continue,
+                Ok(Some(chunk)) => return Ok(Some(chunk)),
+                Ok(None) => self.finished = true,
+                Err(e) => {
+                    self.finished = true;
+                    return Err(Error::new(
+                        ErrorKind::Network,
+                        format!("reading the body of {}: {}", self.url, chain(&e)),
+                    ));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// What a request carries.
+enum Payload {
+    Empty,
+    Bytes(Bytes),
+    File(Input),
+}
+
+impl Host for HostState {
+    async fn send(
+        &mut self,
+        request: Request,
+        body: Body,
+    ) -> Result<Resource<ResponseHandle>, Error> {
+        let payload = match body {
+            Body::Empty => Payload::Empty,
+            Body::Bytes(bytes) => Payload::Bytes(bytes.into()),
+            Body::FromSource(source) => {
+                self.table
+                    .get(&source)
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                let input = self.transfer.input.clone();
+                Payload::File(
+                    input.ok_or_else(|| Error::internal("this transfer has no local source"))?,
+                )
+            }
+        };
+        let response = execute(&self.transfer, request, payload).await?;
+        self.table
+            .push(ResponseHandle::new(response))
+            .map_err(|e| Error::internal(e.to_string()))
+    }
+}
+
+impl HostResponse for HostState {
+    async fn status(&mut self, response: Resource<ResponseHandle>) -> wasmtime::Result<u16> {
+        Ok(self.table.get(&response)?.status)
+    }
+
+    async fn reason(&mut self, response: Resource<ResponseHandle>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&response)?.reason.clone())
+    }
+
+    async fn url(&mut self, response: Resource<ResponseHandle>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&response)?.url.clone())
+    }
+
+    async fn headers(
+        &mut self,
+        response: Resource<ResponseHandle>,
+    ) -> wasmtime::Result<Vec<(String, String)>> {
+        Ok(self.table.get(&response)?.headers.clone())
+    }
+
+    async fn read(
+        &mut self,
+        response: Resource<ResponseHandle>,
+        max: u32,
+    ) -> Result<Vec<u8>, Error> {
+        let handle = self
+            .table
+            .get_mut(&response)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let Some(mut chunk) = handle.next_chunk().await? else {
+            return Ok(Vec::new());
+        };
+        let n = chunk.len().min(max.clamp(1, MAX_READ) as usize);
+        handle.pending = chunk.split_off(n);
+        Ok(chunk.to_vec())
+    }
+
+    async fn copy_to_sink(
+        &mut self,
+        response: Resource<ResponseHandle>,
+        target: Resource<Sink>,
+    ) -> Result<u64, Error> {
+        let HostState {
+            table, transfer, ..
+        } = self;
+        table
+            .get(&target)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let handle = table
+            .get_mut(&response)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let output = transfer
+            .output
+            .as_mut()
+            .ok_or_else(|| Error::internal("this transfer has no output"))?;
+        let mut copied = 0u64;
+        while let Some(chunk) = handle.next_chunk().await? {
+            output.write_all(&chunk)?;
+            copied += chunk.len() as u64;
+            transfer.observer.progress(output.written(), handle.total);
+        }
+        Ok(copied)
+    }
+
+    async fn drop(&mut self, response: Resource<ResponseHandle>) -> wasmtime::Result<()> {
+        self.table.delete(response)?;
+        Ok(())
+    }
+}
+
+/// Sends `request`, following redirects as the module documentation says.
+async fn execute(
+    ctx: &TransferCtx,
+    request: Request,
+    payload: Payload,
+) -> Result<reqwest::Response, Error> {
+    let mut method = Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+        Error::internal(format!(
+            "the connector asked for HTTP method {:?}",
+            request.method
+        ))
+    })?;
+    let mut url = parse_url(&request.url)?;
+    let mut headers = header_map(&request.headers)?;
+    let mut auth = request.auth;
+    let client = ctx.clients.get(request.verify_tls);
+    for _ in 0..=MAX_REDIRECTS {
+        ctx.policy.check_url(&url)?;
+        let response = send_with_auth(
+            ctx,
+            client,
+            &method,
+            &url,
+            &headers,
+            auth.as_ref(),
+            &payload,
+        )
+        .await?;
+        let status = response.status();
+        let location = response.headers().get(header::LOCATION).cloned();
+        let Some(location) = location.filter(|_| request.follow_redirects) else {
+            return Ok(response);
+        };
+        match status {
+            // Never turn an upload into a body-less GET; the connector reports it.
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER
+                if !matches!(payload, Payload::Empty) =>
+            {
+                return Ok(response)
+            }
+            StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND | StatusCode::SEE_OTHER => {
+                if method != Method::HEAD {
+                    method = Method::GET;
+                }
+            }
+            StatusCode::TEMPORARY_REDIRECT | StatusCode::PERMANENT_REDIRECT => {}
+            _ => return Ok(response),
+        }
+        let next = location
+            .to_str()
+            .ok()
+            .and_then(|l| url.join(l).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Remote,
+                    format!("{url} redirected to an invalid location {location:?}"),
+                )
+            })?;
+        if next.origin() != url.origin() {
+            // Credentials are for the origin the access document named.
+            auth = None;
+            headers.remove(header::AUTHORIZATION);
+            headers.remove(header::COOKIE);
+        }
+        url = next;
+    }
+    Err(Error::new(
+        ErrorKind::Remote,
+        format!(
+            "{} {}: more than {MAX_REDIRECTS} redirects",
+            method, request.url
+        ),
+    ))
+}
+
+fn parse_url(text: &str) -> Result<url::Url, Error> {
+    let url = url::Url::parse(text).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidAccess,
+            format!("{text:?} is not a valid URL: {e}"),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::new(
+            ErrorKind::InvalidAccess,
+            format!("{text:?} is not an http:// or https:// URL"),
+        ));
+    }
+    Ok(url)
+}
+
+/// The connector's headers; the ones that describe the connection or the body are the host's.
+fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, Error> {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        let bad = || Error::internal(format!("the connector sent an invalid header {name:?}"));
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad())?;
+        let value = HeaderValue::from_str(value).map_err(|_| bad())?;
+        if [
+            header::HOST,
+            header::CONTENT_LENGTH,
+            header::TRANSFER_ENCODING,
+            header::CONNECTION,
+        ]
+        .contains(&name)
+        {
+            continue;
+        }
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// One hop: Basic credentials go with the request; Digest answers the server's challenge
+/// and sends the request again (re-reading the body from its start).
+async fn send_with_auth(
+    ctx: &TransferCtx,
+    client: &reqwest::Client,
+    method: &Method,
+    url: &url::Url,
+    headers: &HeaderMap,
+    auth: Option<&Credentials>,
+    payload: &Payload,
+) -> Result<reqwest::Response, Error> {
+    let basic = auth.filter(|c| c.scheme == AuthScheme::Basic).map(|c| {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", c.username, c.password));
+        format!("Basic {token}")
+    });
+    let response = send_once(ctx, client, method, url, headers, basic, payload).await?;
+    let digest = auth.filter(|c| c.scheme == AuthScheme::Digest);
+    let (Some(credentials), StatusCode::UNAUTHORIZED) = (digest, response.status()) else {
+        return Ok(response);
+    };
+    let challenge = response
+        .headers()
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.trim_start().to_ascii_lowercase().starts_with("digest"))
+        .map(str::to_owned);
+    let Some(challenge) = challenge else {
+        return Ok(response);
+    };
+    let answer = digest_answer(&challenge, credentials, method, url)?;
+    send_once(ctx, client, method, url, headers, Some(answer), payload).await
+}
+
+fn digest_answer(
+    challenge: &str,
+    credentials: &Credentials,
+    method: &Method,
+    url: &url::Url,
+) -> Result<String, Error> {
+    let bad = |e: digest_auth::Error| {
+        Error::new(
+            ErrorKind::Remote,
+            format!("{url} sent a Digest challenge that cannot be answered: {e}"),
+        )
+    };
+    let mut prompt = digest_auth::parse(challenge).map_err(bad)?;
+    let mut uri = url.path().to_owned();
+    if let Some(query) = url.query() {
+        uri.push('?');
+        uri.push_str(query);
+    }
+    let context = digest_auth::AuthContext::new_with_method(
+        credentials.username.as_str(),
+        credentials.password.as_str(),
+        uri,
+        None::<&[u8]>,
+        digest_auth::HttpMethod::from(method.as_str().to_owned()),
+    );
+    Ok(prompt.respond(&context).map_err(bad)?.to_header_string())
+}
+
+async fn send_once(
+    ctx: &TransferCtx,
+    client: &reqwest::Client,
+    method: &Method,
+    url: &url::Url,
+    headers: &HeaderMap,
+    authorization: Option<String>,
+    payload: &Payload,
+) -> Result<reqwest::Response, Error> {
+    let mut builder = client
+        .request(method.clone(), url.clone())
+        .headers(headers.clone());
+    if let Some(value) = authorization {
+        builder = builder.header(header::AUTHORIZATION, value);
+    }
+    builder = match payload {
+        Payload::Empty => builder,
+        Payload::Bytes(bytes) => builder.body(bytes.clone()),
+        Payload::File(input) => {
+            let file = tokio::fs::File::open(&input.path)
+                .await
+                .map_err(|e| Error::local_io(format!("reading {}", input.path.display()), &e))?;
+            let observer = ctx.observer.clone();
+            let sent = Arc::new(AtomicU64::new(0));
+            let total = Some(input.size);
+            let stream = tokio_util::io::ReaderStream::with_capacity(file, UPLOAD_CHUNK)
+                .inspect_ok(move |chunk| {
+                    let done =
+                        sent.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
+                    observer.progress(done, total);
+                });
+            builder
+                .header(header::CONTENT_LENGTH, input.size)
+                .body(reqwest::Body::wrap_stream(stream))
+        }
+    };
+    builder
+        .send()
+        .await
+        .map_err(|e| transport_error(method, url, &e))
+}
+
+fn transport_error(method: &Method, url: &url::Url, error: &reqwest::Error) -> Error {
+    let mut message = format!("{method} {url}: ");
+    if error.is_timeout() {
+        message.push_str("timed out: ");
+    } else if error.is_connect() {
+        message.push_str("could not connect: ");
+    }
+    let detail = chain(error);
+    message.push_str(&detail);
+    if detail.contains("certificate") {
+        message.push_str(
+            " (set \"disableSSLVerification\": true in the access document to skip the check)",
+        );
+    }
+    Error::new(ErrorKind::Network, message)
+}
+
+/// An error and its causes, without the URL that reqwest puts in its own message.
+fn chain(error: &reqwest::Error) -> String {
+    let mut parts = Vec::new();
+    let mut current: Option<&dyn std::error::Error> = error.source();
+    while let Some(e) = current {
+        let text = e.to_string();
+        if parts.last() != Some(&text) {
+            parts.push(text);
+        }
+        current = e.source();
+    }
+    if parts.is_empty() {
+        parts.push(error.to_string());
+    }
+    parts.join(": ")
+}

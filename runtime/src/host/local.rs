@@ -1,0 +1,215 @@
+//! The `local` interface: the one local file of a transfer.
+//!
+//! A receive writes into an [`Output`]: a temporary file beside the target, renamed into
+//! place only when the connector returns success (or standard output). A send reads an
+//! [`Input`]: the given file, opened read-only; the guest's `source` reads it through its own
+//! cursor, and `body::from-source` streams it host-side from the start.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use wasmtime::component::Resource;
+
+use super::HostState;
+use crate::bindings::red::connector::local::{Host, HostSink, HostSource};
+use crate::{Error, ErrorKind};
+
+/// The largest chunk one guest `read` gets.
+pub const MAX_READ: u32 = 1024 * 1024;
+
+/// Write buffer of the receive's output.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
+/// The guest's handle to the receive's output; writes go to [`TransferCtx::output`](super::TransferCtx).
+pub struct SinkHandle;
+
+/// The guest's handle to the send's input, with its own read cursor.
+pub struct SourceHandle {
+    file: File,
+}
+
+/// Where a receive's bytes go, and how many went.
+pub struct Output {
+    destination: Destination,
+    written: u64,
+}
+
+enum Destination {
+    /// A temporary file beside `target`.
+    File {
+        writer: BufWriter<tempfile::NamedTempFile>,
+        target: PathBuf,
+    },
+    Stdout(BufWriter<std::io::Stdout>),
+}
+
+impl Output {
+    /// A new temporary file in `target`'s folder (which must exist).
+    pub fn beside(target: &Path) -> Result<Self, Error> {
+        let dir = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::LocalIo,
+                    format!("{}: not a file path", target.display()),
+                )
+            })?
+            .to_string_lossy();
+        let temp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".part")
+            .tempfile_in(dir)
+            .map_err(|e| {
+                Error::local_io(format!("cannot create a file in {}", dir.display()), &e)
+            })?;
+        Ok(Output {
+            destination: Destination::File {
+                writer: BufWriter::with_capacity(WRITE_BUFFER, temp),
+                target: target.to_path_buf(),
+            },
+            written: 0,
+        })
+    }
+
+    /// Standard output: streamed, so a failed receive may leave part of the bytes there.
+    pub fn stdout() -> Self {
+        Output {
+            destination: Destination::Stdout(BufWriter::with_capacity(
+                WRITE_BUFFER,
+                std::io::stdout(),
+            )),
+            written: 0,
+        }
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let result = match &mut self.destination {
+            Destination::File { writer, .. } => writer.write_all(bytes),
+            Destination::Stdout(writer) => writer.write_all(bytes),
+        };
+        result.map_err(|e| Error::local_io(self.describe(), &e))?;
+        self.written += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        match &self.destination {
+            Destination::File { target, .. } => format!("writing {}", target.display()),
+            Destination::Stdout(_) => "writing standard output".into(),
+        }
+    }
+
+    /// Makes the output final: flushes, syncs and renames the temporary file onto the target.
+    /// Dropping an `Output` instead removes the temporary file.
+    pub fn commit(self) -> Result<(), Error> {
+        match self.destination {
+            Destination::File { writer, target } => {
+                let what = format!("writing {}", target.display());
+                let temp = writer
+                    .into_inner()
+                    .map_err(|e| Error::local_io(&what, e.error()))?;
+                temp.as_file()
+                    .sync_all()
+                    .map_err(|e| Error::local_io(&what, &e))?;
+                temp.persist(&target)
+                    .map_err(|e| Error::local_io(&what, &e.error))?;
+                Ok(())
+            }
+            Destination::Stdout(mut writer) => writer
+                .flush()
+                .map_err(|e| Error::local_io("writing standard output", &e)),
+        }
+    }
+}
+
+/// The file a send reads.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+impl Input {
+    /// Checks that `path` is a readable regular file and records its size.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let what = format!("reading {}", path.display());
+        let file = File::open(path).map_err(|e| Error::local_io(&what, &e))?;
+        let meta = file.metadata().map_err(|e| Error::local_io(&what, &e))?;
+        if !meta.is_file() {
+            return Err(Error::new(
+                ErrorKind::LocalIo,
+                format!("{what}: not a regular file"),
+            ));
+        }
+        Ok(Input {
+            path: path.to_path_buf(),
+            size: meta.len(),
+        })
+    }
+
+    /// A new guest handle reading from the start.
+    pub fn handle(&self) -> Result<SourceHandle, Error> {
+        let file = File::open(&self.path)
+            .map_err(|e| Error::local_io(format!("reading {}", self.path.display()), &e))?;
+        Ok(SourceHandle { file })
+    }
+}
+
+impl Host for HostState {}
+
+impl HostSink for HostState {
+    async fn write(&mut self, _sink: Resource<SinkHandle>, bytes: Vec<u8>) -> Result<(), Error> {
+        let ctx = &mut self.transfer;
+        let output = ctx
+            .output
+            .as_mut()
+            .ok_or_else(|| Error::internal("this transfer has no output"))?;
+        output.write_all(&bytes)?;
+        ctx.observer.progress(output.written(), None);
+        Ok(())
+    }
+
+    async fn drop(&mut self, sink: Resource<SinkHandle>) -> wasmtime::Result<()> {
+        self.table.delete(sink)?;
+        Ok(())
+    }
+}
+
+impl HostSource for HostState {
+    async fn read(&mut self, source: Resource<SourceHandle>, max: u32) -> Result<Vec<u8>, Error> {
+        let handle = self
+            .table
+            .get_mut(&source)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let mut buffer = vec![0; max.min(MAX_READ) as usize];
+        let n = handle.file.read(&mut buffer).map_err(|e| {
+            let path = self
+                .transfer
+                .input
+                .as_ref()
+                .map(|i| i.path.display().to_string());
+            Error::local_io(format!("reading {}", path.unwrap_or_default()), &e)
+        })?;
+        buffer.truncate(n);
+        Ok(buffer)
+    }
+
+    async fn size(&mut self, _source: Resource<SourceHandle>) -> wasmtime::Result<u64> {
+        Ok(self.transfer.input.as_ref().map_or(0, |i| i.size))
+    }
+
+    async fn drop(&mut self, source: Resource<SourceHandle>) -> wasmtime::Result<()> {
+        self.table.delete(source)?;
+        Ok(())
+    }
+}

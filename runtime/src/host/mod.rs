@@ -1,0 +1,77 @@
+//! The host side of the contract: what a connector's imports do, one module per interface.
+//!
+//! Every store holds one [`HostState`]: the WASI context (no preopens, no environment, no
+//! sockets, no stdio), the resource table, and the [`TransferCtx`] with the policy, the HTTP
+//! clients and the transfer's one local file.
+
+pub mod http;
+pub mod local;
+pub mod log;
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::StoreLimits;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::red::connector::types;
+use crate::bindings::WitError;
+use crate::observer::Observer;
+use crate::policy::Policy;
+
+/// The data of one store: one transfer (or one `info`/`validate` call).
+pub struct HostState {
+    wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) transfer: TransferCtx,
+    pub(crate) limits: StoreLimits,
+}
+
+/// What a transfer's host calls may use.
+pub struct TransferCtx {
+    pub policy: Arc<Policy>,
+    pub clients: Arc<http::Clients>,
+    pub observer: Arc<dyn Observer>,
+    /// The receive's output, while the guest writes it.
+    pub output: Option<local::Output>,
+    /// The send's input file.
+    pub input: Option<local::Input>,
+}
+
+impl HostState {
+    pub fn new(transfer: TransferCtx, limits: StoreLimits) -> Self {
+        // A WASI context with nothing in it: wasm32-wasip2's std links wasi:cli, clocks and
+        // random, so these must exist, but there are no preopened directories, no environment
+        // variables, no arguments, no network (the default socket check denies every address),
+        // and stdin/stdout/stderr are closed streams.
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            transfer,
+            limits,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {
+    fn convert_error(&mut self, error: crate::Error) -> wasmtime::Result<WitError> {
+        Ok(WitError {
+            kind: error.kind.into(),
+            message: error.message,
+        })
+    }
+}

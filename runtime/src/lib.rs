@@ -1,0 +1,42 @@
+//! red-wasm runs RED connectors as sandboxed WebAssembly components.
+//!
+//! A connector (untrusted code holding a user's credentials) gets nothing but the
+//! `red:connector` contract in `wit/`: it decides what to request, the host decides whether
+//! and does the I/O. Every HTTP request is checked against the transfer's [`Policy`] first,
+//! and the only local file a connector can touch is the one of its transfer.
+//!
+//! ```no_run
+//! # async fn demo() -> red_wasm::Result<()> {
+//! use red_wasm::{ReceiveTarget, Runtime, TransferOptions};
+//!
+//! let runtime = Runtime::new()?;                 // once per process
+//! let http = runtime.load("http")?;             // a built-in, or a path to a .wasm file
+//! let access = r#"{"url": "https://example.org/data.csv"}"#;
+//! let outcome = http
+//!     .receive(access, ReceiveTarget::File("data.csv".into()), &TransferOptions::default())
+//!     .await?;
+//! println!("{} bytes in {:?}", outcome.bytes, outcome.duration);
+//! # Ok(()) }
+//! ```
+
+mod bindings;
+mod builtin;
+mod error;
+mod host;
+mod observer;
+mod policy;
+mod runtime;
+
+pub use error::{Error, ErrorKind, Result};
+pub use host::http::Timeouts;
+pub use observer::{LogLevel, Observer, Silent};
+pub use policy::{HostRule, Policy};
+pub use runtime::{
+    Connector, ConnectorInfo, Direction, Outcome, ReceiveTarget, Runtime, RuntimeOptions,
+    TransferOptions,
+};
+
+/// The names of the connectors built into red-wasm.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    builtin::names()
+}
