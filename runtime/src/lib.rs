@@ -21,6 +21,7 @@
 
 mod bindings;
 mod builtin;
+mod cache;
 mod error;
 mod host;
 mod observer;

@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, StoreLimitsBuilder};
 
 use crate::bindings::{ConnectorComponent, ConnectorComponentPre};
+use crate::cache::ComponentCache;
 use crate::host::http::{Clients, Timeouts};
 use crate::host::local::{Input, Output, SinkHandle};
 use crate::host::{HostState, TransferCtx};
@@ -17,10 +18,22 @@ use crate::policy::{HostRule, Policy};
 use crate::{builtin, Error, ErrorKind, Result};
 
 /// Settings of a [`Runtime`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RuntimeOptions {
     /// Network timeouts of the HTTP clients.
     pub timeouts: Timeouts,
+    /// Where compiled components are kept across processes; `None` keeps them in memory only.
+    /// [`RuntimeOptions::default`] uses `$RED_WASM_CACHE_DIR`, else `~/.cache/red-wasm`.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            timeouts: Timeouts::default(),
+            cache_dir: ComponentCache::default_dir(),
+        }
+    }
 }
 
 /// The red-wasm runtime: one wasmtime engine, the host's linker and HTTP connection pools.
@@ -34,6 +47,7 @@ struct Shared {
     engine: Engine,
     linker: Linker<HostState>,
     clients: Arc<Clients>,
+    components: ComponentCache,
 }
 
 impl Runtime {
@@ -54,6 +68,7 @@ impl Runtime {
             .map_err(link_error)?;
         Ok(Runtime {
             shared: Arc::new(Shared {
+                components: ComponentCache::new(&engine, options.cache_dir),
                 engine,
                 linker,
                 clients: Arc::new(Clients::new(&options.timeouts)?),
@@ -92,11 +107,15 @@ impl Runtime {
 
     /// A connector component from its bytes; `label` names it in messages.
     pub fn load_bytes(&self, bytes: &[u8], label: &str) -> Result<Connector> {
-        let component = Component::new(&self.shared.engine, bytes).map_err(|e| {
-            Error::internal(format!(
-                "{label} is not a loadable WebAssembly component: {e:#}"
-            ))
-        })?;
+        let component = self
+            .shared
+            .components
+            .get(&self.shared.engine, bytes)
+            .map_err(|e| {
+                Error::internal(format!(
+                    "{label} is not a loadable WebAssembly component: {e:#}"
+                ))
+            })?;
         let instance_pre = self
             .shared
             .linker

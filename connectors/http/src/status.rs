@@ -31,7 +31,7 @@ pub fn check_status(response: &Response, method: &str) -> Result<(), Error> {
 /// reported success).
 pub fn redirect_error(response: &Response, method: &str) -> Option<Error> {
     let status = response.status();
-    if !matches!(status, 301 | 302 | 303) {
+    if !(301..=303).contains(&status) {
         return None;
     }
     let location = response

@@ -98,7 +98,9 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    let tokio = match tokio::runtime::Builder::new_multi_thread()
+    // One transfer per process: a single-threaded scheduler avoids waking another thread for
+    // every chunk that arrives.
+    let tokio = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -109,8 +109,12 @@ impl Output {
         }
     }
 
-    /// Makes the output final: flushes, syncs and renames the temporary file onto the target.
+    /// Makes the output final: flushes the temporary file and renames it onto the target.
     /// Dropping an `Output` instead removes the temporary file.
+    ///
+    /// There is no fsync: as with curl or rsync, surviving a power cut is the file system's
+    /// business; what the rename guarantees is that a failed transfer never leaves a partial
+    /// file under the target's name.
     pub fn commit(self) -> Result<(), Error> {
         match self.destination {
             Destination::File { writer, target } => {
@@ -118,9 +122,6 @@ impl Output {
                 let temp = writer
                     .into_inner()
                     .map_err(|e| Error::local_io(&what, e.error()))?;
-                temp.as_file()
-                    .sync_all()
-                    .map_err(|e| Error::local_io(&what, &e))?;
                 temp.persist(&target)
                     .map_err(|e| Error::local_io(&what, &e.error))?;
                 Ok(())

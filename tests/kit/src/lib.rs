@@ -1,1 +1,4 @@
-//! placeholder
+//! Real servers on 127.0.0.1 for red-wasm's tests, the quick-start demo and benchmarks.
+//! Nothing here listens on any other address.
+
+pub mod http;

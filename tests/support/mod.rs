@@ -1,0 +1,94 @@
+//! Helpers shared by the integration tests: one runtime per test binary, transfers through
+//! the library, and the `red-wasm` command as a subprocess.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use red_wasm::{
+    Connector, Outcome, ReceiveTarget, Runtime, RuntimeOptions, Timeouts, TransferOptions,
+};
+
+/// The compiled-component cache the tests share (inside the target directory).
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("red-wasm-cache")
+}
+
+/// The runtime of this test binary.
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        Runtime::with_options(RuntimeOptions {
+            cache_dir: Some(cache_dir()),
+            ..RuntimeOptions::default()
+        })
+        .expect("runtime")
+    })
+}
+
+/// A runtime whose HTTP clients give up after `idle` without a byte.
+pub fn runtime_with_idle_timeout(idle: std::time::Duration) -> Runtime {
+    Runtime::with_options(RuntimeOptions {
+        cache_dir: Some(cache_dir()),
+        timeouts: Timeouts {
+            idle,
+            ..Timeouts::default()
+        },
+    })
+    .expect("runtime")
+}
+
+pub fn connector(name: &str) -> Connector {
+    runtime().load(name).expect("built-in connector")
+}
+
+/// Receives with `connector` into `target`.
+pub async fn receive(
+    name: &str,
+    access: serde_json::Value,
+    target: &Path,
+) -> red_wasm::Result<Outcome> {
+    connector(name)
+        .receive(
+            &access.to_string(),
+            ReceiveTarget::File(target.to_path_buf()),
+            &TransferOptions::default(),
+        )
+        .await
+}
+
+/// Sends `source` with `connector`.
+pub async fn send(
+    name: &str,
+    access: serde_json::Value,
+    source: &Path,
+) -> red_wasm::Result<Outcome> {
+    connector(name)
+        .send(&access.to_string(), source, &TransferOptions::default())
+        .await
+}
+
+/// Runs the `red-wasm` command with `args`.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_red-wasm"))
+        .args(args)
+        .env("RED_WASM_CACHE_DIR", cache_dir())
+        .output()
+        .expect("run red-wasm")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The names in `dir`, sorted: to check that nothing (not even a temporary file) was left.
+pub fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
