@@ -868,3 +868,38 @@ fn cli_validate_info_and_list() {
         assert!(text.lines().any(|l| l.starts_with(name)), "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_password_in_the_url_never_appears_in_messages() {
+    let server = HttpServer::start();
+    let dir = temp();
+    let base = server.base().replace("http://", "http://alice:hunter2@");
+    for path in ["/status/404", "/truncated", "/loop/0"] {
+        let err = receive(
+            "http",
+            json!({"url": format!("{base}{path}")}),
+            &dir.path().join("o"),
+        )
+        .await
+        .unwrap_err();
+        assert!(!err.message.contains("hunter2"), "{}", err.message);
+        assert!(err.message.contains(path), "{}", err.message);
+    }
+}
+
+#[test]
+fn cli_timeouts_default_to_the_originals_and_can_be_set() {
+    let defaults = red_wasm::Timeouts::default();
+    assert_eq!(defaults.connect, std::time::Duration::from_secs(12));
+    assert_eq!(defaults.idle, std::time::Duration::from_secs(1000));
+    let server = HttpServer::start();
+    let access = json!({"url": server.url("/stall")}).to_string();
+    let started = std::time::Instant::now();
+    let out = cli(&["run", "http", &access, "--idle-timeout", "0.5"]);
+    assert_eq!(out.status.code(), Some(15), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/stall"), "{}", stderr(&out));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    let out = cli(&["run", "http", &access, "--idle-timeout=0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--idle-timeout"), "{}", stderr(&out));
+}

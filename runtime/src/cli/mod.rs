@@ -5,9 +5,13 @@ mod display;
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use red_wasm::{Direction, Error, ErrorKind, HostRule, ReceiveTarget, Runtime, TransferOptions};
+use red_wasm::{
+    Direction, Error, ErrorKind, HostRule, ReceiveTarget, Runtime, RuntimeOptions, Timeouts,
+    TransferOptions,
+};
 
 use display::CliObserver;
 
@@ -55,8 +59,14 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         send: Option<PathBuf>,
         /// Also allow this endpoint: HOST, HOST:PORT, *.DOMAIN or SCHEME://HOST[:PORT] (repeatable)
-        #[arg(long = "allow-host", value_name = "PATTERN")]
-        allow_host: Vec<String>,
+        #[arg(long = "allow-host", value_name = "PATTERN", value_parser = parse_host_rule)]
+        allow_host: Vec<HostRule>,
+        /// Give up connecting after SECONDS (default 12)
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+        connect_timeout: Option<Duration>,
+        /// Give up when no byte arrives for SECONDS (default 1000)
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+        idle_timeout: Option<Duration>,
         /// Print the connector's info messages
         #[arg(short, long)]
         verbose: bool,
@@ -126,18 +136,25 @@ async fn run(command: Command) -> Result<(), Error> {
             output,
             send,
             allow_host,
+            connect_timeout,
+            idle_timeout,
             verbose,
             no_progress,
         } => {
-            let runtime = Runtime::new()?;
+            let defaults = Timeouts::default();
+            let timeouts = Timeouts {
+                connect: connect_timeout.unwrap_or(defaults.connect),
+                idle: idle_timeout.unwrap_or(defaults.idle),
+            };
+            let runtime = Runtime::with_options(RuntimeOptions {
+                timeouts,
+                ..RuntimeOptions::default()
+            })?;
             let connector = runtime.load(&target.connector)?;
             let access = read_access(&target.access)?;
             let observer = Arc::new(CliObserver::new(verbose, !no_progress));
             let options = TransferOptions {
-                allow_hosts: allow_host
-                    .iter()
-                    .map(|p| HostRule::parse(p))
-                    .collect::<Result<_, _>>()?,
+                allow_hosts: allow_host,
                 observer: observer.clone(),
                 ..TransferOptions::default()
             };
@@ -191,6 +208,19 @@ async fn run(command: Command) -> Result<(), Error> {
             Ok(())
         }
     }
+}
+
+fn parse_seconds(value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| "expected a positive number of seconds".to_owned())
+}
+
+fn parse_host_rule(value: &str) -> Result<HostRule, String> {
+    HostRule::parse(value).map_err(|e| e.message)
 }
 
 /// The access document from a file, standard input (`-`) or the argument itself (`{...}`).

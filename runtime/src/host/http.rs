@@ -118,7 +118,7 @@ impl ResponseHandle {
         ResponseHandle {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("").to_owned(),
-            url: response.url().to_string(),
+            url: shown(response.url()),
             headers,
             total: response.content_length(),
             body: response,
@@ -309,7 +309,10 @@ async fn execute(
             .ok_or_else(|| {
                 Error::new(
                     ErrorKind::Remote,
-                    format!("{url} redirected to an invalid location {location:?}"),
+                    format!(
+                        "{} redirected to an invalid location {location:?}",
+                        shown(&url)
+                    ),
                 )
             })?;
         if next.origin() != url.origin() {
@@ -323,23 +326,32 @@ async fn execute(
     Err(Error::new(
         ErrorKind::Remote,
         format!(
-            "{} {}: more than {MAX_REDIRECTS} redirects",
-            method, request.url
+            "{method} {}: more than {MAX_REDIRECTS} redirects",
+            shown(&parse_url(&request.url)?)
         ),
     ))
+}
+
+/// A URL for messages: a password in it is masked.
+pub fn shown(url: &url::Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    url.to_string()
 }
 
 fn parse_url(text: &str) -> Result<url::Url, Error> {
     let url = url::Url::parse(text).map_err(|e| {
         Error::new(
             ErrorKind::InvalidAccess,
-            format!("{text:?} is not a valid URL: {e}"),
+            format!("the connector asked for an invalid URL: {e}"),
         )
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::new(
             ErrorKind::InvalidAccess,
-            format!("{text:?} is not an http:// or https:// URL"),
+            format!("{} is not an http:// or https:// URL", shown(&url)),
         ));
     }
     Ok(url)
@@ -411,7 +423,10 @@ fn digest_answer(
     let bad = |e: digest_auth::Error| {
         Error::new(
             ErrorKind::Remote,
-            format!("{url} sent a Digest challenge that cannot be answered: {e}"),
+            format!(
+                "{} sent a Digest challenge that cannot be answered: {e}",
+                shown(url)
+            ),
         )
     };
     let mut prompt = digest_auth::parse(challenge).map_err(bad)?;
@@ -473,7 +488,7 @@ async fn send_once(
 }
 
 fn transport_error(method: &Method, url: &url::Url, error: &reqwest::Error) -> Error {
-    let mut message = format!("{method} {url}: ");
+    let mut message = format!("{method} {}: ", shown(url));
     if error.is_timeout() {
         message.push_str("timed out: ");
     } else if error.is_connect() {
