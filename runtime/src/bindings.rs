@@ -12,6 +12,7 @@ wasmtime::component::bindgen!({
         "red:connector/local.sink": crate::host::local::SinkHandle,
         "red:connector/local.source": crate::host::local::SourceHandle,
         "red:connector/http.response": crate::host::http::ResponseHandle,
+        "red:connector/sftp.session": crate::host::sftp::SessionHandle,
     },
 });
 

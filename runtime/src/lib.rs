@@ -31,7 +31,7 @@ mod runtime;
 pub use error::{Error, ErrorKind, Result};
 pub use host::http::Timeouts;
 pub use observer::{LogLevel, Observer, Silent};
-pub use policy::{HostRule, Policy};
+pub use policy::{HostKeyCheck, HostRule, Policy};
 pub use runtime::{
     Connector, ConnectorInfo, Direction, Outcome, ReceiveTarget, Runtime, RuntimeOptions,
     TransferOptions,

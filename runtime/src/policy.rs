@@ -94,10 +94,24 @@ impl fmt::Display for HostRule {
     }
 }
 
-/// The endpoints a transfer may reach.
+/// How an SSH server's host key is checked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum HostKeyCheck {
+    /// Any key (the original connectors' behaviour, and the default).
+    #[default]
+    AcceptAny,
+    /// The key's SHA-256 fingerprint must be one of these (`SHA256:` + unpadded base64, as
+    /// `ssh-keygen -lf` prints it).
+    Fingerprints(Vec<String>),
+    /// The key must be listed for the host (and port) in this OpenSSH known-hosts file.
+    KnownHosts(std::path::PathBuf),
+}
+
+/// The endpoints a transfer may reach, and how SSH host keys are checked.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
     rules: Vec<HostRule>,
+    host_keys: HostKeyCheck,
 }
 
 impl Policy {
@@ -157,6 +171,53 @@ impl Policy {
     /// Also allows `rule`.
     pub fn allow(&mut self, rule: HostRule) {
         self.push(rule);
+    }
+
+    /// Sets how SSH host keys are checked.
+    pub fn check_host_keys(&mut self, check: HostKeyCheck) {
+        self.host_keys = check;
+    }
+
+    /// `Ok` if an SSH server at `endpoint` (for messages) may be trusted with host key
+    /// fingerprint `sha256`; `known_hosts` looks the key up in a known-hosts file.
+    pub fn check_host_key(
+        &self,
+        endpoint: &str,
+        sha256: &[u8],
+        known_hosts: impl FnOnce(&std::path::Path) -> Result<bool, String>,
+    ) -> Result<(), Error> {
+        use base64::Engine as _;
+        let fingerprint = format!(
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha256)
+        );
+        let denied = |why: String| {
+            Err(Error::new(
+                ErrorKind::Denied,
+                format!("the host key of {endpoint} ({fingerprint}) {why}"),
+            ))
+        };
+        match &self.host_keys {
+            HostKeyCheck::AcceptAny => Ok(()),
+            HostKeyCheck::Fingerprints(pinned) => {
+                if pinned
+                    .iter()
+                    .any(|p| p.trim_end_matches('=') == fingerprint)
+                {
+                    Ok(())
+                } else {
+                    denied(format!(
+                        "is not a pinned key (pinned: {})",
+                        pinned.join(", ")
+                    ))
+                }
+            }
+            HostKeyCheck::KnownHosts(file) => match known_hosts(file) {
+                Ok(true) => Ok(()),
+                Ok(false) => denied(format!("is not listed for it in {}", file.display())),
+                Err(e) => denied(format!("cannot be checked against {}: {e}", file.display())),
+            },
+        }
     }
 
     /// The allowed endpoints.

@@ -14,7 +14,7 @@ use crate::host::http::{Clients, Timeouts};
 use crate::host::local::{Input, Output, SinkHandle};
 use crate::host::{HostState, TransferCtx};
 use crate::observer::{Observer, Silent};
-use crate::policy::{HostRule, Policy};
+use crate::policy::{HostKeyCheck, HostRule, Policy};
 use crate::{builtin, Error, ErrorKind, Result};
 
 /// Settings of a [`Runtime`].
@@ -47,6 +47,7 @@ struct Shared {
     engine: Engine,
     linker: Linker<HostState>,
     clients: Arc<Clients>,
+    timeouts: Timeouts,
     components: ComponentCache,
 }
 
@@ -72,6 +73,7 @@ impl Runtime {
                 engine,
                 linker,
                 clients: Arc::new(Clients::new(&options.timeouts)?),
+                timeouts: options.timeouts,
             }),
         })
     }
@@ -163,6 +165,8 @@ pub struct TransferOptions {
     pub allow_hosts: Vec<HostRule>,
     /// Whether the endpoints named in the access document are allowed (default true).
     pub allow_derived_hosts: bool,
+    /// How SSH host keys are checked (default: any key, as the original connectors).
+    pub ssh_host_keys: HostKeyCheck,
     /// Largest linear memory of the connector, in bytes.
     pub max_memory: usize,
     /// Receives log lines and progress.
@@ -174,6 +178,7 @@ impl Default for TransferOptions {
         TransferOptions {
             allow_hosts: Vec::new(),
             allow_derived_hosts: true,
+            ssh_host_keys: HostKeyCheck::AcceptAny,
             max_memory: 128 << 20,
             observer: Arc::new(Silent),
         }
@@ -189,6 +194,7 @@ impl TransferOptions {
         for rule in &self.allow_hosts {
             policy.allow(rule.clone());
         }
+        policy.check_host_keys(self.ssh_host_keys.clone());
         policy
     }
 }
@@ -341,6 +347,7 @@ impl Connector {
         let transfer = TransferCtx {
             policy: Arc::new(options.policy(access)),
             clients: self.shared.clients.clone(),
+            timeouts: self.shared.timeouts.clone(),
             observer: options.observer.clone(),
             output,
             input,

@@ -7,6 +7,7 @@
 pub mod http;
 pub mod local;
 pub mod log;
+pub mod sftp;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub struct HostState {
 pub struct TransferCtx {
     pub policy: Arc<Policy>,
     pub clients: Arc<http::Clients>,
+    pub timeouts: http::Timeouts,
     pub observer: Arc<dyn Observer>,
     /// The receive's output, while the guest writes it.
     pub output: Option<local::Output>,

@@ -2,3 +2,4 @@
 //! Nothing here listens on any other address.
 
 pub mod http;
+pub mod sshd;

@@ -1,0 +1,401 @@
+//! The `sftp` connector against a real OpenSSH sshd on 127.0.0.1: both access forms, every
+//! key type, errors, nested and relative paths, host-key pinning, and nothing lost.
+
+mod support;
+
+use red_wasm::{Direction, ErrorKind, HostKeyCheck, ReceiveTarget, TransferOptions};
+use red_wasm_testkit::http::pattern;
+use red_wasm_testkit::sshd::{KeyKind, Sshd, PASSPHRASE, PASSWORD, USER};
+use serde_json::{json, Value};
+use support::*;
+
+fn sshd() -> &'static Sshd {
+    Sshd::shared()
+}
+
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// The seed-era access form (red-connector-ssh 0.2).
+fn seed_access(dir: &str, name: &str) -> Value {
+    json!({"host": "127.0.0.1", "port": sshd().port(), "username": USER, "password": PASSWORD,
+           "fileDir": dir, "fileName": name})
+}
+
+/// The 1.x access form with a key.
+fn key_access(kind: KeyKind, path: &str) -> Value {
+    let mut auth = json!({"username": USER, "privateKey": sshd().key(kind)});
+    if kind == KeyKind::Ed25519Passphrase {
+        auth["passphrase"] = json!(PASSPHRASE);
+    }
+    json!({"host": "127.0.0.1", "port": sshd().port(), "auth": auth, "filePath": path})
+}
+
+fn password_access(path: &str) -> Value {
+    json!({"host": "127.0.0.1", "port": sshd().port(),
+           "auth": {"username": USER, "password": PASSWORD}, "filePath": path})
+}
+
+#[tokio::test]
+async fn seed_form_receives_with_relative_and_absolute_file_dir() {
+    let scratch = sshd().scratch();
+    scratch.put("in/data.csv", b"a,b\n1,2\n");
+    let dir = temp();
+    let target = dir.path().join("data.csv");
+    let relative = format!("{}/in", scratch.relative);
+    receive("sftp", seed_access(&relative, "data.csv"), &target)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n1,2\n");
+    let absolute = format!("{}/in/", scratch.path.display());
+    let target = dir.path().join("again.csv");
+    receive("sftp", seed_access(&absolute, "data.csv"), &target)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"a,b\n1,2\n");
+}
+
+#[tokio::test]
+async fn every_key_type_logs_in_both_ways() {
+    let scratch = sshd().scratch();
+    let dir = temp();
+    for kind in KeyKind::ALL {
+        let data = format!("sent with {kind:?}").into_bytes();
+        let source = dir.path().join("up");
+        std::fs::write(&source, &data).unwrap();
+        let remote = format!("{}/{kind:?}.txt", scratch.path.display());
+        send("sftp", key_access(kind, &remote), &source)
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+        assert_eq!(std::fs::read(&remote).unwrap(), data, "{kind:?}");
+        let target = dir.path().join(format!("{kind:?}"));
+        receive("sftp", key_access(kind, &remote), &target)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), data, "{kind:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_password_or_passphrase_is_an_auth_error_and_leaves_no_file() {
+    let scratch = sshd().scratch();
+    scratch.put("f", b"x");
+    let remote = format!("{}/f", scratch.relative);
+    let dir = temp();
+    let target = dir.path().join("f");
+
+    let mut access = password_access(&remote);
+    access["auth"]["password"] = json!("not-the-Pa55word");
+    let err = receive("sftp", access, &target).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    let endpoint = format!("{USER}@127.0.0.1:{}", sshd().port());
+    assert!(err.message.contains(&endpoint), "{}", err.message);
+    assert!(!err.message.contains("not-the-Pa55word"));
+
+    let mut access = key_access(KeyKind::Ed25519Passphrase, &remote);
+    access["auth"]["passphrase"] = json!("wrong passphrase");
+    let err = receive("sftp", access, &target).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(
+        !err.message.contains("BEGIN OPENSSH"),
+        "no key material in messages"
+    );
+    assert!(listing(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_remote_file_is_not_found_and_leaves_no_file() {
+    let scratch = sshd().scratch();
+    let dir = temp();
+    let target = dir.path().join("nothing");
+    let remote = format!("{}/does-not-exist.bin", scratch.relative);
+    let err = receive("sftp", password_access(&remote), &target)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    assert!(
+        err.message.contains("does-not-exist.bin"),
+        "{}",
+        err.message
+    );
+    assert!(listing(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn send_creates_nested_directories_relative_and_absolute() {
+    let scratch = sshd().scratch();
+    let dir = temp();
+    let source = dir.path().join("s");
+    std::fs::write(&source, b"nested").unwrap();
+    // 1.x form, absolute.
+    let absolute = format!("{}/a/b/c/out.txt", scratch.path.display());
+    send("sftp", password_access(&absolute), &source)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&absolute).unwrap(), b"nested");
+    // Seed form with a relative fileDir: the original connector's upload broke on this.
+    let relative_dir = format!("{}/x/y", scratch.relative);
+    send("sftp", seed_access(&relative_dir, "out.txt"), &source)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(scratch.path.join("x/y/out.txt")).unwrap(),
+        b"nested"
+    );
+    assert_eq!(
+        scratch.listing(),
+        [
+            "a",
+            "a/b",
+            "a/b/c",
+            "a/b/c/out.txt",
+            "x",
+            "x/y",
+            "x/y/out.txt"
+        ],
+        "no temporary files remain"
+    );
+}
+
+#[tokio::test]
+async fn send_replaces_an_existing_file() {
+    let scratch = sshd().scratch();
+    let remote = scratch.put("existing.txt", b"old");
+    let dir = temp();
+    let source = dir.path().join("s");
+    std::fs::write(&source, b"new contents").unwrap();
+    send(
+        "sftp",
+        password_access(&remote.display().to_string()),
+        &source,
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(&remote).unwrap(), b"new contents");
+    assert_eq!(scratch.listing(), ["existing.txt"]);
+}
+
+#[tokio::test]
+async fn a_failed_upload_removes_its_partial_file_and_keeps_the_target() {
+    let scratch = sshd().scratch();
+    scratch.put("taken/keep.txt", b"keep");
+    let dir = temp();
+    let source = dir.path().join("s");
+    std::fs::write(&source, pattern(3 << 20)).unwrap();
+    // The target is a folder: the data is written, the final rename fails.
+    let remote = format!("{}/taken", scratch.path.display());
+    let err = send("sftp", password_access(&remote), &source)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind, ErrorKind::Remote | ErrorKind::Auth),
+        "{err}"
+    );
+    assert!(err.message.contains("taken"), "{}", err.message);
+    assert_eq!(
+        scratch.listing(),
+        ["taken", "taken/keep.txt"],
+        "no partial file remains"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_local_file_fails_before_connecting() {
+    let dir = temp();
+    // Nothing listens on this port: reaching the network would be a network error.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut access = password_access("x/y.txt");
+    access["port"] = json!(port);
+    let err = send("sftp", access, &dir.path().join("missing"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LocalIo, "{err}");
+}
+
+#[tokio::test]
+async fn a_100_mib_file_goes_both_ways_byte_for_byte() {
+    let scratch = sshd().scratch();
+    let dir = temp();
+    let source = dir.path().join("big.bin");
+    let data = pattern(100 << 20);
+    std::fs::write(&source, &data).unwrap();
+    let remote = format!("{}/big.bin", scratch.path.display());
+    let sent = send("sftp", key_access(KeyKind::Ed25519, &remote), &source)
+        .await
+        .unwrap();
+    assert_eq!(sent.bytes, data.len() as u64);
+    assert!(
+        std::fs::read(&remote).unwrap() == data,
+        "uploaded bytes differ"
+    );
+    let target = dir.path().join("back.bin");
+    let received = receive("sftp", key_access(KeyKind::Ed25519, &remote), &target)
+        .await
+        .unwrap();
+    assert_eq!(received.bytes, data.len() as u64);
+    assert!(
+        std::fs::read(&target).unwrap() == data,
+        "downloaded bytes differ"
+    );
+}
+
+#[tokio::test]
+async fn host_keys_can_be_pinned_by_fingerprint_or_known_hosts() {
+    let scratch = sshd().scratch();
+    scratch.put("f", b"pinned");
+    let access = password_access(&format!("{}/f", scratch.relative)).to_string();
+    let dir = temp();
+    let sftp = connector("sftp");
+    let with = |check: HostKeyCheck| TransferOptions {
+        ssh_host_keys: check,
+        ..TransferOptions::default()
+    };
+    let target = ReceiveTarget::File(dir.path().join("f"));
+
+    let right = HostKeyCheck::Fingerprints(vec![sshd().host_key_fingerprint()]);
+    sftp.receive(&access, target.clone(), &with(right))
+        .await
+        .unwrap();
+
+    let wrong = HostKeyCheck::Fingerprints(vec![
+        "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+    ]);
+    let err = sftp
+        .receive(&access, target.clone(), &with(wrong))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(
+        err.message.contains(&sshd().host_key_fingerprint()),
+        "{}",
+        err.message
+    );
+
+    let known = dir.path().join("known_hosts");
+    std::fs::write(&known, sshd().known_hosts_line()).unwrap();
+    sftp.receive(
+        &access,
+        target.clone(),
+        &with(HostKeyCheck::KnownHosts(known.clone())),
+    )
+    .await
+    .unwrap();
+    std::fs::write(&known, "[127.0.0.1]:1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE9aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n").unwrap();
+    let err = sftp
+        .receive(&access, target, &with(HostKeyCheck::KnownHosts(known)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert_eq!(listing(dir.path()), ["f", "known_hosts"]);
+}
+
+#[tokio::test]
+async fn an_ssh_host_not_in_the_access_document_is_denied() {
+    // The access names 127.0.0.1 on sshd's port; the derived allow-list has exactly that, so a
+    // different port is refused before any connection.
+    let options = TransferOptions {
+        allow_derived_hosts: false,
+        ..TransferOptions::default()
+    };
+    let access = password_access("f").to_string();
+    let dir = temp();
+    let err = connector("sftp")
+        .receive(&access, ReceiveTarget::File(dir.path().join("f")), &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied);
+    assert!(
+        err.message
+            .contains(&format!("ssh://127.0.0.1:{}", sshd().port())),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
+async fn validation_covers_both_forms_with_json_paths() {
+    let sftp = connector("sftp");
+    for access in [
+        json!({"host": "h", "username": "u", "password": "p", "fileDir": "d", "fileName": "f"}),
+        json!({"host": "h", "port": 2222, "auth": {"username": "u", "password": "p"}, "filePath": "/x"}),
+        json!({"host": "h", "auth": {"username": "u", "privateKey": "k", "passphrase": "pp"},
+               "filePath": "x", "timeout": 5, "authTimeout": 1.5, "bannerTimeout": 2}),
+    ] {
+        for direction in [Direction::Receive, Direction::Send] {
+            sftp.validate(direction, &access.to_string()).await.unwrap();
+        }
+    }
+    for (access, expected) in [
+        (
+            json!({"host": "h", "username": "u", "password": "p", "fileDir": "d"}),
+            vec!["/fileName: required"],
+        ),
+        (
+            json!({"host": "h", "port": 70000, "auth": {"username": "u", "password": "p", "privateKey": "k"}, "filePath": "x"}),
+            vec![
+                "/port: expected an integer from 1 to 65535",
+                "/auth/privateKey: give either password or privateKey, not both",
+            ],
+        ),
+        (
+            json!({"host": "h", "auth": {"username": "u"}, "filePath": "x", "fileDir": "d"}),
+            vec![
+                "/auth/password: required (or privateKey)",
+                "/fileDir: unknown field",
+            ],
+        ),
+        (
+            json!({"port": "22", "auth": {"username": "u", "password": "p", "passphrase": "x"}, "filePath": "x", "timeout": -1}),
+            vec![
+                "/host: required",
+                "/port: expected an integer",
+                "/auth/passphrase: only goes with privateKey",
+                "/timeout: expected a non-negative number",
+            ],
+        ),
+    ] {
+        let err = sftp
+            .validate(Direction::Receive, &access.to_string())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidAccess);
+        for line in expected {
+            assert!(
+                err.message.lines().any(|l| l.starts_with(line)),
+                "{line:?} not in {}",
+                err.message
+            );
+        }
+    }
+}
+
+#[test]
+fn cli_exit_codes_for_sftp() {
+    let scratch = sshd().scratch();
+    scratch.put("f", b"cli");
+    let dir = temp();
+    let target = dir.path().join("f");
+    let t = target.to_str().unwrap();
+    let access = password_access(&format!("{}/f", scratch.relative)).to_string();
+    let out = cli(&["run", "sftp", &access, "-o", t]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&target).unwrap(), b"cli");
+    let missing = password_access(&format!("{}/nope", scratch.relative)).to_string();
+    let out = cli(&["run", "sftp", &missing, "-o", t]);
+    assert_eq!(out.status.code(), Some(12), "{}", stderr(&out));
+    let mut bad = password_access("f");
+    bad["auth"]["password"] = json!("wrong-Pa55");
+    let out = cli(&["run", "sftp", &bad.to_string(), "-o", t]);
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("wrong-Pa55"));
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        b"cli",
+        "failed receives left the file alone"
+    );
+}
