@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use red_wasm::{
-    Direction, Error, ErrorKind, HostRule, ReceiveTarget, Runtime, RuntimeOptions, Timeouts,
-    TransferOptions,
+    Direction, Error, ErrorKind, HostKeyCheck, HostRule, ReceiveTarget, Runtime, RuntimeOptions,
+    Timeouts, TransferOptions,
 };
 
 use display::CliObserver;
@@ -43,6 +43,7 @@ enum Command {
     #[command(after_help = "Examples:\n  \
         red-wasm run http access.json -o data.csv\n  \
         red-wasm run http '{\"url\": \"https://example.org/up\", \"method\": \"PUT\"}' --send data.csv\n  \
+        red-wasm run sftp '{\"host\": \"sftp.example.org\", \"auth\": {\"username\": \"me\", \"password\": \"...\"}, \"filePath\": \"data/x.csv\"}' -o x.csv\n  \
         red-wasm run ./my-connector.wasm access.json -o data.bin")]
     Run {
         #[command(flatten)]
@@ -61,6 +62,17 @@ enum Command {
         /// Also allow this endpoint: HOST, HOST:PORT, *.DOMAIN or SCHEME://HOST[:PORT] (repeatable)
         #[arg(long = "allow-host", value_name = "PATTERN", value_parser = parse_host_rule)]
         allow_host: Vec<HostRule>,
+        /// Accept only an SSH server whose host key has this SHA-256 fingerprint, as
+        /// `ssh-keygen -lf` prints it: SHA256:... (repeatable; default: any key, as the original)
+        #[arg(
+            long = "ssh-host-key",
+            value_name = "FINGERPRINT",
+            conflicts_with = "ssh_known_hosts"
+        )]
+        ssh_host_key: Vec<String>,
+        /// Accept only an SSH server whose host key this OpenSSH known-hosts file lists for it
+        #[arg(long = "ssh-known-hosts", value_name = "FILE")]
+        ssh_known_hosts: Option<PathBuf>,
         /// Give up connecting after SECONDS (default 12)
         #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         connect_timeout: Option<Duration>,
@@ -136,6 +148,8 @@ async fn run(command: Command) -> Result<(), Error> {
             output,
             send,
             allow_host,
+            ssh_host_key,
+            ssh_known_hosts,
             connect_timeout,
             idle_timeout,
             verbose,
@@ -155,6 +169,11 @@ async fn run(command: Command) -> Result<(), Error> {
             let observer = Arc::new(CliObserver::new(verbose, !no_progress));
             let options = TransferOptions {
                 allow_hosts: allow_host,
+                ssh_host_keys: match (ssh_known_hosts, ssh_host_key.is_empty()) {
+                    (Some(file), _) => HostKeyCheck::KnownHosts(file),
+                    (None, false) => HostKeyCheck::Fingerprints(ssh_host_key),
+                    (None, true) => HostKeyCheck::AcceptAny,
+                },
                 observer: observer.clone(),
                 ..TransferOptions::default()
             };

@@ -6,7 +6,7 @@
 //! cursor, and `body::from-source` streams it host-side from the start.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use wasmtime::component::Resource;
@@ -90,6 +90,36 @@ impl Output {
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.written
+    }
+
+    /// For writers that fill ranges in parallel: the output file (after flushing what is
+    /// buffered) and the offset where new bytes start; `None` for standard output. Report
+    /// what was written with [`Output::appended`].
+    pub fn positional(&mut self) -> Result<Option<(File, u64)>, Error> {
+        let what = self.describe();
+        let Destination::File { writer, .. } = &mut self.destination else {
+            return Ok(None);
+        };
+        writer.flush().map_err(|e| Error::local_io(&what, &e))?;
+        let file = writer
+            .get_ref()
+            .as_file()
+            .try_clone()
+            .map_err(|e| Error::local_io(&what, &e))?;
+        Ok(Some((file, self.written)))
+    }
+
+    /// Records `n` bytes written through [`Output::positional`] after the previous end.
+    pub fn appended(&mut self, n: u64) -> Result<(), Error> {
+        let what = self.describe();
+        if let Destination::File { writer, .. } = &mut self.destination {
+            self.written += n;
+            writer
+                .get_mut()
+                .seek(SeekFrom::Start(self.written))
+                .map_err(|e| Error::local_io(&what, &e))?;
+        }
+        Ok(())
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), Error> {

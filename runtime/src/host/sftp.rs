@@ -30,16 +30,48 @@ use crate::{Error, ErrorKind};
 /// Bytes per read or write call.
 const CHUNK: usize = 1024 * 1024;
 
+/// Files at least this large are downloaded over two sessions, each fetching half.
+const PARALLEL_MIN: u64 = 64 * 1024 * 1024;
+
 /// A logged-in SFTP session.
 pub struct SessionHandle {
     conn: Arc<Mutex<Connection>>,
+    dial: Arc<Dial>,
+}
+
+/// How a session was made: enough to open another one (for parallel transfers) with the
+/// same checks.
+struct Dial {
+    config: ConnectConfig,
     /// `user@host:port`, for messages.
     endpoint: String,
+    policy: Arc<crate::Policy>,
+    idle: Duration,
+}
+
+impl Dial {
+    fn connect(&self) -> Result<Connection, Error> {
+        connect(&self.config, &self.endpoint, &self.policy, self.idle)
+    }
 }
 
 struct Connection {
     session: Session,
     sftp: Sftp,
+}
+
+impl HostState {
+    /// The session behind a guest handle.
+    fn sftp_session(
+        &self,
+        session: &Resource<SessionHandle>,
+    ) -> Result<(Arc<Mutex<Connection>>, Arc<Dial>), Error> {
+        let handle = self
+            .table
+            .get(session)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        Ok((handle.conn.clone(), handle.dial.clone()))
+    }
 }
 
 impl Host for HostState {}
@@ -48,15 +80,18 @@ impl HostSession for HostState {
     async fn connect(&mut self, config: ConnectConfig) -> Result<Resource<SessionHandle>, Error> {
         let ctx = &self.transfer;
         ctx.policy.check("ssh", &config.host, config.port)?;
-        let policy = ctx.policy.clone();
-        let idle = ctx.timeouts.idle;
-        let endpoint = format!("{}@{}:{}", config.username, config.host, config.port);
-        let label = endpoint.clone();
-        let conn = blocking(move || connect(&config, &label, &policy, idle)).await?;
+        let dial = Arc::new(Dial {
+            endpoint: format!("{}@{}:{}", config.username, config.host, config.port),
+            config,
+            policy: ctx.policy.clone(),
+            idle: ctx.timeouts.idle,
+        });
+        let dialer = dial.clone();
+        let conn = blocking(move || dialer.connect()).await?;
         self.table
             .push(SessionHandle {
                 conn: Arc::new(Mutex::new(conn)),
-                endpoint,
+                dial,
             })
             .map_err(|e| Error::internal(e.to_string()))
     }
@@ -70,11 +105,7 @@ impl HostSession for HostState {
         self.table
             .get(&target)
             .map_err(|e| Error::internal(e.to_string()))?;
-        let handle = self
-            .table
-            .get(&session)
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let (conn, endpoint) = (handle.conn.clone(), handle.endpoint.clone());
+        let (conn, dial) = self.sftp_session(&session)?;
         let ctx = &mut self.transfer;
         let mut output = ctx
             .output
@@ -83,7 +114,15 @@ impl HostSession for HostState {
         let observer = ctx.observer.clone();
         let (output, result) = blocking(move || {
             let conn = conn.lock().unwrap();
-            let result = download(&conn.sftp, &endpoint, &path, &mut output, &*observer);
+            let second = || dial.connect();
+            let result = download(
+                &conn.sftp,
+                second,
+                &dial.endpoint,
+                &path,
+                &mut output,
+                &*observer,
+            );
             Ok((output, result))
         })
         .await?;
@@ -101,11 +140,7 @@ impl HostSession for HostState {
         self.table
             .get(&source)
             .map_err(|e| Error::internal(e.to_string()))?;
-        let handle = self
-            .table
-            .get(&session)
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let (conn, endpoint) = (handle.conn.clone(), handle.endpoint.clone());
+        let (conn, dial) = self.sftp_session(&session)?;
         let input = self
             .transfer
             .input
@@ -114,11 +149,14 @@ impl HostSession for HostState {
         let observer = self.transfer.observer.clone();
         blocking(move || {
             let conn = conn.lock().unwrap();
+            let second = || dial.connect();
+            let path = Path::new(&path);
             upload(
                 &conn.sftp,
-                &endpoint,
+                second,
+                &dial.endpoint,
                 &input,
-                Path::new(&path),
+                path,
                 make_dirs,
                 &*observer,
             )
@@ -131,11 +169,7 @@ impl HostSession for HostState {
         session: Resource<SessionHandle>,
         path: String,
     ) -> Result<Option<FileStat>, Error> {
-        let handle = self
-            .table
-            .get(&session)
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let (conn, endpoint) = (handle.conn.clone(), handle.endpoint.clone());
+        let (conn, dial) = self.sftp_session(&session)?;
         blocking(move || {
             let conn = conn.lock().unwrap();
             match conn.sftp.stat(Path::new(&path)) {
@@ -144,7 +178,7 @@ impl HostSession for HostState {
                     is_dir: stat.is_dir(),
                 })),
                 Err(e) if is_missing(&e) => Ok(None),
-                Err(e) => Err(sftp_error(&endpoint, "stat", &path, &e)),
+                Err(e) => Err(sftp_error(&dial.endpoint, "stat", &path, &e)),
             }
         })
         .await
@@ -155,16 +189,12 @@ impl HostSession for HostState {
         session: Resource<SessionHandle>,
         path: String,
     ) -> Result<(), Error> {
-        let handle = self
-            .table
-            .get(&session)
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let (conn, endpoint) = (handle.conn.clone(), handle.endpoint.clone());
+        let (conn, dial) = self.sftp_session(&session)?;
         blocking(move || {
             let conn = conn.lock().unwrap();
             conn.sftp
                 .unlink(Path::new(&path))
-                .map_err(|e| sftp_error(&endpoint, "remove", &path, &e))
+                .map_err(|e| sftp_error(&dial.endpoint, "remove", &path, &e))
         })
         .await
     }
@@ -299,25 +329,46 @@ fn sftp_error(endpoint: &str, action: &str, path: &str, error: &ssh2::Error) -> 
     Error::new(kind, format!("{action} {endpoint}:{path}: {detail}"))
 }
 
-/// Copies the remote file into `output` in 1 MiB reads.
+/// Copies the remote file into `output` in 1 MiB reads. A large file going to a file is
+/// fetched in two halves over this session and a second one (`second` opens it), in
+/// parallel: libssh2's decryption is the bottleneck and runs on one core per session.
 fn download(
     sftp: &Sftp,
+    second: impl FnOnce() -> Result<Connection, Error>,
     endpoint: &str,
     path: &str,
     output: &mut Output,
     observer: &dyn Observer,
 ) -> Result<u64, Error> {
-    let mut file = sftp
-        .open(Path::new(path))
-        .map_err(|e| sftp_error(endpoint, "download", path, &e))?;
-    let stat = file
-        .stat()
-        .map_err(|e| sftp_error(endpoint, "download", path, &e))?;
+    let fail = |e: &ssh2::Error| sftp_error(endpoint, "download", path, e);
+    let mut file = sftp.open(Path::new(path)).map_err(|e| fail(&e))?;
+    let stat = file.stat().map_err(|e| fail(&e))?;
     if stat.is_dir() {
         return Err(Error::new(
             ErrorKind::NotFound,
             format!("download {endpoint}:{path}: a folder, not a file"),
         ));
+    }
+    let size = stat.size;
+    if let Some(size) = size.filter(|size| *size >= PARALLEL_MIN) {
+        if let Some((dest, base)) = output.positional()? {
+            match second() {
+                Ok(other) => {
+                    let label = format!("download {endpoint}:{path}");
+                    let second_file = other.sftp.open(Path::new(path)).map_err(|e| fail(&e))?;
+                    let dest = (&dest, base);
+                    let copied =
+                        download_halves([file, second_file], size, dest, &label, observer)?;
+                    let _ = other.session.disconnect(None, "done", None);
+                    output.appended(copied)?;
+                    return Ok(copied);
+                }
+                Err(e) => observer.log(
+                    crate::LogLevel::Debug,
+                    &format!("one SFTP session only ({}): {}", e.kind, e.message),
+                ),
+            }
+        }
     }
     let mut buffer = vec![0u8; CHUNK];
     let mut copied = 0u64;
@@ -333,9 +384,9 @@ fn download(
         }
         output.write_all(&buffer[..n])?;
         copied += n as u64;
-        observer.progress(output.written(), stat.size);
+        observer.progress(output.written(), size);
     }
-    if let Some(size) = stat.size.filter(|size| copied < *size) {
+    if let Some(size) = size.filter(|size| copied < *size) {
         return Err(Error::new(
             ErrorKind::Network,
             format!("download {endpoint}:{path}: got {copied} of {size} bytes"),
@@ -344,10 +395,73 @@ fn download(
     Ok(copied)
 }
 
+/// Fetches the first half of a `size`-byte file through one handle and the rest through the
+/// other (opened on another session), in two threads, writing each piece at its offset
+/// (plus `base`) in `dest`.
+fn download_halves(
+    [mut first, mut second]: [ssh2::File; 2],
+    size: u64,
+    (dest, base): (&std::fs::File, u64),
+    label: &str,
+    observer: &dyn Observer,
+) -> Result<u64, Error> {
+    let done = AtomicU64::new(0);
+    let progress = |n: u64| {
+        let total = done.fetch_add(n, Ordering::Relaxed) + n;
+        observer.progress(base + total, Some(base + size));
+    };
+    let half = size / 2;
+    let (lower, upper) = std::thread::scope(|scope| {
+        let upper =
+            scope.spawn(|| read_range(&mut second, half..size, dest, base, label, &progress));
+        let lower = read_range(&mut first, 0..half, dest, base, label, &progress);
+        (lower, upper.join())
+    });
+    lower?;
+    upper.map_err(|_| Error::internal(format!("{label}: a download thread failed")))??;
+    Ok(size)
+}
+
+/// Reads `range` of `file` into `dest` at `base + offset`.
+fn read_range(
+    file: &mut ssh2::File,
+    range: std::ops::Range<u64>,
+    dest: &std::fs::File,
+    base: u64,
+    label: &str,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), Error> {
+    use std::io::Seek as _;
+    use std::os::unix::fs::FileExt as _;
+    let network = |detail: String| Error::new(ErrorKind::Network, format!("{label}: {detail}"));
+    file.seek(std::io::SeekFrom::Start(range.start))
+        .map_err(|e| network(e.to_string()))?;
+    let mut buffer = vec![0u8; CHUNK];
+    let mut position = range.start;
+    while position < range.end {
+        let want = (range.end - position).min(CHUNK as u64) as usize;
+        let n = file
+            .read(&mut buffer[..want])
+            .map_err(|e| network(e.to_string()))?;
+        if n == 0 {
+            return Err(network(format!(
+                "the file ended at byte {position} of {}",
+                range.end
+            )));
+        }
+        dest.write_all_at(&buffer[..n], base + position)
+            .map_err(|e| Error::local_io("writing the download", &e))?;
+        position += n as u64;
+        progress(n as u64);
+    }
+    Ok(())
+}
+
 /// Writes `input` to a temporary name beside `path`, then renames it onto `path`; on failure
 /// the temporary file is removed and `path` is untouched.
 fn upload(
     sftp: &Sftp,
+    second: impl FnOnce() -> Result<Connection, Error>,
     endpoint: &str,
     input: &Input,
     path: &Path,
@@ -380,12 +494,14 @@ fn upload(
             OpenType::File,
         )
         .map_err(|e| fail(&e))?;
-    let written = copy_up(&mut remote, input, observer).and_then(|n| {
-        remote.close().map_err(|e| fail(&e))?;
-        drop(remote);
-        replace(sftp, &temp, path).map_err(|e| fail(&e))?;
-        Ok(n)
-    });
+    let label = format!("upload {endpoint}:{shown}");
+    let written =
+        upload_ranges(&mut remote, second, &temp, input, &label, observer).and_then(|n| {
+            remote.close().map_err(|e| fail(&e))?;
+            drop(remote);
+            replace(sftp, &temp, path).map_err(|e| fail(&e))?;
+            Ok(n)
+        });
     if written.is_err() {
         let _ = sftp.unlink(&temp);
     }
@@ -398,35 +514,88 @@ fn upload(
     })
 }
 
-fn copy_up(remote: &mut ssh2::File, input: &Input, observer: &dyn Observer) -> Result<u64, Error> {
-    let what = format!("reading {}", input.path.display());
-    let mut local = std::fs::File::open(&input.path).map_err(|e| Error::local_io(&what, &e))?;
-    let mut buffer = vec![0u8; CHUNK];
-    let mut sent = 0u64;
-    loop {
-        let n = read_full(&mut local, &mut buffer).map_err(|e| Error::local_io(&what, &e))?;
-        if n == 0 {
-            return Ok(sent);
+/// Writes the input into the open remote `temp` file; a large input goes in two halves in
+/// parallel, the second over its own session (see [`download`] for why).
+fn upload_ranges(
+    remote: &mut ssh2::File,
+    second: impl FnOnce() -> Result<Connection, Error>,
+    temp: &Path,
+    input: &Input,
+    label: &str,
+    observer: &dyn Observer,
+) -> Result<u64, Error> {
+    let size = input.size;
+    let done = AtomicU64::new(0);
+    let progress = |n: u64| {
+        let total = done.fetch_add(n, Ordering::Relaxed) + n;
+        observer.progress(total, Some(size));
+    };
+    let other = match (size >= PARALLEL_MIN).then(second) {
+        Some(Ok(other)) => Some(other),
+        Some(Err(e)) => {
+            let why = format!("one SFTP session only ({}): {}", e.kind, e.message);
+            observer.log(crate::LogLevel::Debug, &why);
+            None
         }
-        remote
-            .write_all(&buffer[..n])
-            .map_err(|e| Error::new(ErrorKind::Network, format!("upload: {e}")))?;
-        sent += n as u64;
-        observer.progress(sent, Some(input.size));
-    }
+        None => None,
+    };
+    let Some(other) = other else {
+        write_range(remote, input, 0..size, label, &progress)?;
+        return Ok(size);
+    };
+    let mut upper_file = other
+        .sftp
+        .open_mode(temp, OpenFlags::WRITE, 0o644, OpenType::File)
+        .map_err(|e| Error::new(ErrorKind::Network, format!("{label}: {e}")))?;
+    let half = size / 2;
+    let (lower, upper) = std::thread::scope(|scope| {
+        let upper = scope.spawn(|| {
+            write_range(&mut upper_file, input, half..size, label, &progress)?;
+            upper_file
+                .close()
+                .map_err(|e| Error::new(ErrorKind::Network, format!("{label}: {e}")))
+        });
+        let lower = write_range(remote, input, 0..half, label, &progress);
+        (lower, upper.join())
+    });
+    drop(upper_file);
+    let _ = other.session.disconnect(None, "done", None);
+    lower?;
+    upper.map_err(|_| Error::internal(format!("{label}: an upload thread failed")))??;
+    Ok(size)
 }
 
-/// Fills `buffer` as far as the file allows: libssh2 pipelines one large write better than
-/// several small ones.
-fn read_full(file: &mut std::fs::File, buffer: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match file.read(&mut buffer[filled..])? {
-            0 => break,
-            n => filled += n,
-        }
+/// Writes `range` of the local input to the same offsets of `remote`, in 1 MiB writes
+/// (libssh2 pipelines one large write better than several small ones).
+fn write_range(
+    remote: &mut ssh2::File,
+    input: &Input,
+    range: std::ops::Range<u64>,
+    label: &str,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), Error> {
+    use std::io::Seek as _;
+    use std::os::unix::fs::FileExt as _;
+    let what = format!("reading {}", input.path.display());
+    let local = std::fs::File::open(&input.path).map_err(|e| Error::local_io(&what, &e))?;
+    let network = |detail: String| Error::new(ErrorKind::Network, format!("{label}: {detail}"));
+    remote
+        .seek(std::io::SeekFrom::Start(range.start))
+        .map_err(|e| network(e.to_string()))?;
+    let mut buffer = vec![0u8; CHUNK];
+    let mut position = range.start;
+    while position < range.end {
+        let want = (range.end - position).min(CHUNK as u64) as usize;
+        local
+            .read_exact_at(&mut buffer[..want], position)
+            .map_err(|e| Error::local_io(&what, &e))?;
+        remote
+            .write_all(&buffer[..want])
+            .map_err(|e| network(e.to_string()))?;
+        position += want as u64;
+        progress(want as u64);
     }
-    Ok(filled)
+    Ok(())
 }
 
 /// Renames `temp` onto `path`. SFTP v3 (OpenSSH) will not rename onto an existing file, so an

@@ -6,7 +6,6 @@
 //! sshd runs as a child that dies with the test process, and is stopped on drop.
 
 use std::io::Write as _;
-use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -146,8 +145,11 @@ impl Sshd {
             uid,
             gid,
         };
+        // sshd writes its pid file once it listens (a probing connection would make it log
+        // an error for a client that sent no banner).
+        let pid_file = server.dir.path().join("sshd.pid");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while !pid_file.exists() {
             assert!(
                 Instant::now() < deadline,
                 "sshd did not start on port {port}"

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Benchmark: 1 GiB (SIZE_MIB to change) downloaded and uploaded over SFTP to the project's
+# test sshd on 127.0.0.1, by red-wasm's sftp connector and by OpenSSH's sftp client in batch
+# mode, side by side in the same run. Both log in with the same Ed25519 key and keep their
+# default ciphers. Prints each tool's throughput, the ratio, and red-wasm's peak RSS.
+# ROUNDS (default 5) rounds per direction, alternating which tool goes first; the best
+# round of each counts, and every round's time is printed.
+#
+# Local and remote files live in BENCH_DIR (default: /dev/shm when there is one), so that
+# the figures measure the tools rather than the disk. Needs root (sshd and the test account;
+# see .ci/deps).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+size_mib=${SIZE_MIB:-1024}
+rounds=${ROUNDS:-5}
+bytes=$((size_mib * 1024 * 1024))
+
+bash .ci/deps >/dev/null
+cargo build --release --workspace --bins -q
+
+if [ -z "${BENCH_DIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_DIR=/dev/shm; fi
+work=$(mktemp -d -p "${BENCH_DIR:-${TMPDIR:-/tmp}}")
+chmod 755 "$work"
+sshd_pid=""
+cleanup() {
+    [ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+export RED_WASM_CACHE_DIR="$work/cache"
+
+target/release/red-wasm-testsshd > "$work/sshd" &
+sshd_pid=$!
+for _ in $(seq 100); do [ -s "$work/sshd" ] && break; sleep 0.1; done
+read -r port key _ < "$work/sshd"
+
+remote="$work/remote"
+mkdir "$remote"
+chown red-sftp-test: "$remote"
+head -c "$bytes" /dev/urandom > "$remote/big.bin"
+chown red-sftp-test: "$remote/big.bin"
+cp "$remote/big.bin" "$work/upload.bin"
+
+access() { # access PATH: the 1.x access document for PATH, with the key inline
+    python3 -c 'import json,sys; print(json.dumps({"host": "127.0.0.1", "port": int(sys.argv[1]),
+        "auth": {"username": "red-sftp-test", "privateKey": open(sys.argv[2]).read()},
+        "filePath": sys.argv[3]}))' "$port" "$key" "$1"
+}
+access "$remote/big.bin" > "$work/down.json"
+access "$remote/up.bin" > "$work/up.json"
+openssh=(sftp -q -i "$key" -P "$port" -o IdentitiesOnly=yes -o IdentityAgent=none
+         -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+         -b - red-sftp-test@127.0.0.1)
+target/release/red-wasm info sftp > /dev/null  # warm the compiled-component cache
+
+run() { # run COMMAND...: appends "seconds peak_rss_kib"
+    sync
+    /usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null
+    cat "$work/time"
+}
+
+declare -A secs rss
+for direction in download upload; do
+    : > "$work/$direction-openssh"
+    : > "$work/$direction-red-wasm"
+    for round in $(seq "$rounds"); do
+        # Alternate which tool goes first, so that neither always runs on a warmer machine.
+        order=(openssh red-wasm)
+        [ $((round % 2)) -eq 0 ] && order=(red-wasm openssh)
+        for tool in "${order[@]}"; do
+            case "$direction-$tool" in
+            download-openssh)
+                echo "get $remote/big.bin $work/out" > "$work/batch"
+                run "${openssh[@]}" < "$work/batch" >> "$work/$direction-$tool" ;;
+            download-red-wasm)
+                run target/release/red-wasm run sftp "$work/down.json" -o "$work/out" >> "$work/$direction-$tool"
+                cmp -s "$work/out" "$remote/big.bin" || { echo "red-wasm download differs"; exit 1; } ;;
+            upload-openssh)
+                echo "put $work/upload.bin $remote/up.bin" > "$work/batch"
+                run "${openssh[@]}" < "$work/batch" >> "$work/$direction-$tool" ;;
+            upload-red-wasm)
+                run target/release/red-wasm run sftp "$work/up.json" --send "$work/upload.bin" >> "$work/$direction-$tool"
+                cmp -s "$remote/up.bin" "$work/upload.bin" || { echo "red-wasm upload differs"; exit 1; } ;;
+            esac
+            rm -f "$work/out" "$remote/up.bin"
+        done
+    done
+    for tool in openssh red-wasm; do
+        secs[$direction-$tool]=$(cut -d' ' -f1 "$work/$direction-$tool" | sort -n | head -n1)
+        rss[$direction-$tool]=$(cut -d' ' -f2 "$work/$direction-$tool" | sort -n | tail -n1)
+    done
+done
+
+for f in "$work"/download-* "$work"/upload-*; do echo "$(basename "$f"): $(tr "\n" " " < "$f")"; done
+echo "SFTP over loopback, ${size_mib} MiB, best of $rounds rounds, files in $work"
+printf '%-9s %14s %15s %8s %18s\n' direction "OpenSSH MiB/s" "red-wasm MiB/s" ratio "red-wasm peak RSS"
+for direction in download upload; do
+    awk -v d="$direction" -v s="$size_mib" -v c="${secs[$direction-openssh]}" \
+        -v r="${secs[$direction-red-wasm]}" -v m="${rss[$direction-red-wasm]}" 'BEGIN {
+        printf "%-9s %14.0f %15.0f %7.2fx %15.1f MiB\n", d, s / c, s / r, c / r, m / 1024 }'
+done
