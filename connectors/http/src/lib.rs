@@ -13,7 +13,7 @@ use red_connector_sdk::http::{self, Body, Request};
 use red_connector_sdk::io::{from_io, response_reader, source_reader};
 use red_connector_sdk::{ConnectorInfo, Error, ErrorKind, Sink, Source};
 
-pub use access::{HttpAccess, Method};
+pub use access::{check_url, HttpAccess, Method};
 pub use status::{check_status, redirect_error};
 
 /// Which of RED's three HTTP connectors this is.

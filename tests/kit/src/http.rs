@@ -44,6 +44,17 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// The request without its body.
+    fn clone_head(&self) -> Seen {
+        Seen {
+            method: self.method.clone(),
+            target: self.target.clone(),
+            headers: self.headers.clone(),
+            body: Vec::new(),
+            body_len: self.body_len,
+        }
+    }
+
     /// The first value of header `name` (lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -53,8 +64,16 @@ impl Seen {
     }
 }
 
+/// Answers one request on `out`; `Ok(false)` closes the connection afterwards. Servers with
+/// other routes (the XNAT test server) plug in here.
+pub type Router = dyn Fn(&Seen, &mut dyn Write) -> std::io::Result<bool> + Send + Sync;
+
+/// The most of a request body kept in [`Seen::body`].
+const RECORDED_BODY: usize = 1 << 20;
+
 #[derive(Default)]
 struct State {
+    router: Option<Arc<Router>>,
     files: Mutex<HashMap<String, Vec<u8>>>,
     seen: Mutex<Vec<Seen>>,
     sunk: AtomicU64,
@@ -92,17 +111,30 @@ impl HttpServer {
 
     /// A server on a specific port of 127.0.0.1 (0 for any).
     pub fn start_on(port: u16) -> Self {
-        Self::spawn_on(port, None)
+        Self::spawn_on(port, None, None)
+    }
+
+    /// A plain HTTP server on a free port whose answers come from `router` (which sees every
+    /// request whole, while [`HttpServer::seen`] keeps at most 1 MiB of each body).
+    pub fn start_with_router(router: Arc<Router>) -> Self {
+        Self::spawn_on(0, None, Some(router))
     }
 
     fn spawn(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
-        Self::spawn_on(0, tls)
+        Self::spawn_on(0, tls, None)
     }
 
-    fn spawn_on(port: u16, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+    fn spawn_on(
+        port: u16,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        router: Option<Arc<Router>>,
+    ) -> Self {
         let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(State::default());
+        let state = Arc::new(State {
+            router,
+            ..State::default()
+        });
         let server = HttpServer {
             addr,
             tls: tls.is_some(),
@@ -202,11 +234,18 @@ fn serve<S: Read + Write>(stream: S, state: &State) {
             body,
             body_len,
         };
-        state.seen.lock().unwrap().push(seen.clone());
+        let mut recorded = seen.clone_head();
+        recorded.body = seen.body[..seen.body.len().min(RECORDED_BODY)].to_vec();
+        state.seen.lock().unwrap().push(recorded);
         let keep_alive = !seen
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        match respond(reader.get_mut(), &seen, state) {
+        let out: &mut dyn Write = reader.get_mut();
+        let answered = match &state.router {
+            Some(router) => router(&seen, out),
+            None => respond(out, &seen, state),
+        };
+        match answered {
             Ok(true) if keep_alive => continue,
             _ => return,
         }
@@ -292,7 +331,7 @@ fn read_body(reader: &mut impl BufRead, head: &Head, discard: bool) -> Option<(V
 }
 
 /// Writes the answer; `Ok(false)` when the connection must close afterwards.
-fn respond(out: &mut impl Write, req: &Seen, state: &State) -> std::io::Result<bool> {
+fn respond(out: &mut dyn Write, req: &Seen, state: &State) -> std::io::Result<bool> {
     let (path, query) = req
         .target
         .split_once('?')
@@ -397,7 +436,7 @@ pub fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i % 251) as u8).collect()
 }
 
-fn files(out: &mut impl Write, req: &Seen, name: &str, state: &State) -> std::io::Result<bool> {
+fn files(out: &mut dyn Write, req: &Seen, name: &str, state: &State) -> std::io::Result<bool> {
     match req.method.as_str() {
         "GET" | "HEAD" => match state.files.lock().unwrap().get(name).cloned() {
             Some(bytes) => reply(out, 200, &[], &bytes),
@@ -419,8 +458,9 @@ fn files(out: &mut impl Write, req: &Seen, name: &str, state: &State) -> std::io
     }
 }
 
-fn reply(
-    out: &mut impl Write,
+/// Writes a whole answer with a Content-Length; `Ok(true)` (keep the connection).
+pub fn reply(
+    out: &mut dyn Write,
     status: u16,
     headers: &[(&str, String)],
     body: &[u8],
@@ -498,7 +538,8 @@ fn compress(encoding: &str, bytes: &[u8]) -> Vec<u8> {
     }
 }
 
-fn percent_decode(text: &str) -> String {
+/// Decodes `%XX` escapes.
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
