@@ -29,7 +29,7 @@ use crate::{Error, ErrorKind};
 pub const MAX_REDIRECTS: usize = 30;
 
 /// Read buffer for streaming the local file as a request body.
-const UPLOAD_CHUNK: usize = 256 * 1024;
+const UPLOAD_CHUNK: usize = 1024 * 1024;
 
 /// Network timeouts of the host's HTTP clients.
 #[derive(Clone, Debug, PartialEq, Eq)]
