@@ -5,44 +5,18 @@
 # red-wasm's peak RSS. Each direction runs ROUNDS times (default 3), alternating tools;
 # the best round of each counts. curl runs with "Expect:" cleared, so that it does not wait a
 # second for a "100 Continue" that the test server never sends.
-#
-# Files live in BENCH_DIR (default: a folder in /dev/shm when there is one), so that the
-# figures measure the tools rather than the disk's writeback, which on this kind of machine
-# varies by 2-3x from one run to the next.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# Files live in BENCH_DIR (see common.sh).
+source "$(dirname "$0")/common.sh"
 
 size_mib=${SIZE_MIB:-1024}
 rounds=${ROUNDS:-3}
 bytes=$((size_mib * 1024 * 1024))
 
-bash .ci/deps >/dev/null
-cargo build --release --workspace --bins -q
-
-if [ -z "${BENCH_DIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_DIR=/dev/shm; fi
-work=$(mktemp -d -p "${BENCH_DIR:-${TMPDIR:-/tmp}}")
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-export RED_WASM_CACHE_DIR="$work/cache"
-
-target/release/red-wasm-testserver 0 > "$work/url" &
-server_pid=$!
-for _ in $(seq 50); do [ -s "$work/url" ] && break; sleep 0.1; done
+start_server "$work/url" target/release/red-wasm-testserver 0
 base=$(head -n1 "$work/url")
 head -c "$bytes" /dev/urandom > "$work/upload.bin"
 # Warm the compiled-component cache so that no round pays for compilation.
 target/release/red-wasm info http > /dev/null
-
-# run LABEL COMMAND...: prints "seconds peak_rss_kib" of one run.
-run() {
-    sync
-    /usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null
-    cat "$work/time"
-}
 
 best() { sort -n | head -n1; }
 

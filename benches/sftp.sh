@@ -6,33 +6,15 @@
 # ROUNDS (default 5) rounds per direction, alternating which tool goes first; the best
 # round of each counts, and every round's time is printed.
 #
-# Local and remote files live in BENCH_DIR (default: /dev/shm when there is one), so that
-# the figures measure the tools rather than the disk. Needs root (sshd and the test account;
-# see .ci/deps).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# Local and remote files live in BENCH_DIR (see common.sh). Needs root (sshd and the test
+# account; see .ci/deps).
+source "$(dirname "$0")/common.sh"
 
 size_mib=${SIZE_MIB:-1024}
 rounds=${ROUNDS:-5}
 bytes=$((size_mib * 1024 * 1024))
 
-bash .ci/deps >/dev/null
-cargo build --release --workspace --bins -q
-
-if [ -z "${BENCH_DIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_DIR=/dev/shm; fi
-work=$(mktemp -d -p "${BENCH_DIR:-${TMPDIR:-/tmp}}")
-chmod 755 "$work"
-sshd_pid=""
-cleanup() {
-    [ -n "$sshd_pid" ] && kill "$sshd_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-export RED_WASM_CACHE_DIR="$work/cache"
-
-target/release/red-wasm-testsshd > "$work/sshd" &
-sshd_pid=$!
-for _ in $(seq 100); do [ -s "$work/sshd" ] && break; sleep 0.1; done
+start_server "$work/sshd" target/release/red-wasm-testsshd
 read -r port key _ < "$work/sshd"
 
 remote="$work/remote"
@@ -53,12 +35,6 @@ openssh=(sftp -q -i "$key" -P "$port" -o IdentitiesOnly=yes -o IdentityAgent=non
          -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
          -b - red-sftp-test@127.0.0.1)
 target/release/red-wasm info sftp > /dev/null  # warm the compiled-component cache
-
-run() { # run COMMAND...: appends "seconds peak_rss_kib"
-    sync
-    /usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null
-    cat "$work/time"
-}
 
 declare -A secs rss
 for direction in download upload; do

@@ -3,44 +3,21 @@
 # xnat connector against the XNAT test server on 127.0.0.1, next to curl making the same
 # file request (GET, and PUT ...?inbody=true) with the same credentials. Prints throughput,
 # the ratio, and red-wasm's peak RSS for each size: memory must not grow with the file.
-# Best of ROUNDS (default 3). Files live in BENCH_DIR (default /dev/shm when there is one).
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# Best of ROUNDS (default 3). Files live in BENCH_DIR (see common.sh).
+source "$(dirname "$0")/common.sh"
 
 sizes=${SIZES_MIB:-"100 1024"}
 rounds=${ROUNDS:-3}
-
-bash .ci/deps >/dev/null
-cargo build --release --workspace --bins -q
-
-if [ -z "${BENCH_DIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_DIR=/dev/shm; fi
-work=$(mktemp -d -p "${BENCH_DIR:-${TMPDIR:-/tmp}}")
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-export RED_WASM_CACHE_DIR="$work/cache"
 target/release/red-wasm info xnat > /dev/null
 
 user=xnat-user
 password=xnat-Pa55-word
 
-run() { # run COMMAND...: appends "seconds peak_rss_kib"
-    sync
-    /usr/bin/time -f "%e %M" -o "$work/time" "$@" > /dev/null
-    cat "$work/time"
-}
-
 printf '%-6s %-9s %11s %15s %8s %18s\n' MiB direction "curl MiB/s" "red-wasm MiB/s" ratio "red-wasm peak RSS"
 for size in $sizes; do
     head -c $((size * 1024 * 1024)) /dev/urandom > "$work/data.bin"
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-    : > "$work/url"
-    target/release/red-wasm-testxnat "$work/data.bin" > "$work/url" &
-    server_pid=$!
-    for _ in $(seq 600); do [ -s "$work/url" ] && break; sleep 0.1; done
+    stop_servers
+    start_server "$work/url" target/release/red-wasm-testxnat "$work/data.bin"
     base=$(head -n1 "$work/url")
     file_url="$base/REST/projects/P1/resources/DATA/files/data.bin"
     up_url="$base/REST/projects/P1/subjects/S1/experiments/E1/scans/1/resources/OTHER/files"

@@ -126,3 +126,41 @@ impl HttpAccess {
         }
     }
 }
+
+#[doc(hidden)]
+pub use red_connector_sdk as __sdk;
+
+/// Defines and exports the component of one [`Flavor`]: all that a crate in `builtin/` holds.
+/// The crate must depend on `red-connector-sdk` too (the export refers to its bindings).
+#[macro_export]
+macro_rules! export_flavor {
+    ($flavor:expr) => {
+        struct Connector;
+
+        impl $crate::__sdk::Guest for Connector {
+            fn info() -> $crate::__sdk::ConnectorInfo {
+                $flavor.info()
+            }
+            fn validate_receive(access: String) -> Result<(), $crate::__sdk::Error> {
+                $flavor.validate_receive(&access)
+            }
+            fn validate_send(access: String) -> Result<(), $crate::__sdk::Error> {
+                $flavor.validate_send(&access)
+            }
+            fn receive(
+                access: String,
+                target: $crate::__sdk::Sink,
+            ) -> Result<(), $crate::__sdk::Error> {
+                $flavor.receive(&access, target)
+            }
+            fn send(
+                access: String,
+                source: $crate::__sdk::Source,
+            ) -> Result<(), $crate::__sdk::Error> {
+                $flavor.send(&access, source)
+            }
+        }
+
+        $crate::__sdk::export_connector!(Connector);
+    };
+}

@@ -271,16 +271,15 @@ async fn execute(
     let client = ctx.clients.get(request.verify_tls);
     for _ in 0..=MAX_REDIRECTS {
         ctx.policy.check_url(&url)?;
-        let response = send_with_auth(
+        let hop = Hop {
             ctx,
             client,
-            &method,
-            &url,
-            &headers,
-            auth.as_ref(),
-            &payload,
-        )
-        .await?;
+            method: &method,
+            url: &url,
+            headers: &headers,
+            payload: &payload,
+        };
+        let response = hop.send_with_auth(auth.as_ref()).await?;
         let status = response.status();
         let location = response.headers().get(header::LOCATION).cloned();
         let Some(location) = location.filter(|_| request.follow_redirects) else {
@@ -379,39 +378,84 @@ fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, Error> {
     Ok(map)
 }
 
-/// One hop: Basic credentials go with the request; Digest answers the server's challenge
-/// and sends the request again (re-reading the body from its start).
-async fn send_with_auth(
-    ctx: &TransferCtx,
-    client: &reqwest::Client,
-    method: &Method,
-    url: &url::Url,
-    headers: &HeaderMap,
-    auth: Option<&Credentials>,
-    payload: &Payload,
-) -> Result<reqwest::Response, Error> {
-    let basic = auth.filter(|c| c.scheme == AuthScheme::Basic).map(|c| {
-        let token = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", c.username, c.password));
-        format!("Basic {token}")
-    });
-    let response = send_once(ctx, client, method, url, headers, basic, payload).await?;
-    let digest = auth.filter(|c| c.scheme == AuthScheme::Digest);
-    let (Some(credentials), StatusCode::UNAUTHORIZED) = (digest, response.status()) else {
-        return Ok(response);
-    };
-    let challenge = response
-        .headers()
-        .get_all(header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.trim_start().to_ascii_lowercase().starts_with("digest"))
-        .map(str::to_owned);
-    let Some(challenge) = challenge else {
-        return Ok(response);
-    };
-    let answer = digest_answer(&challenge, credentials, method, url)?;
-    send_once(ctx, client, method, url, headers, Some(answer), payload).await
+/// One request of a redirect chain.
+struct Hop<'a> {
+    ctx: &'a TransferCtx,
+    client: &'a reqwest::Client,
+    method: &'a Method,
+    url: &'a url::Url,
+    headers: &'a HeaderMap,
+    payload: &'a Payload,
+}
+
+impl Hop<'_> {
+    /// Basic credentials go with the request; Digest answers the server's challenge and sends
+    /// the request again (re-reading the body from its start).
+    async fn send_with_auth(&self, auth: Option<&Credentials>) -> Result<reqwest::Response, Error> {
+        let basic = auth.filter(|c| c.scheme == AuthScheme::Basic).map(|c| {
+            let token = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", c.username, c.password));
+            format!("Basic {token}")
+        });
+        let response = self.send_once(basic).await?;
+        let digest = auth.filter(|c| c.scheme == AuthScheme::Digest);
+        let (Some(credentials), StatusCode::UNAUTHORIZED) = (digest, response.status()) else {
+            return Ok(response);
+        };
+        let challenge = response
+            .headers()
+            .get_all(header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.trim_start().to_ascii_lowercase().starts_with("digest"))
+            .map(str::to_owned);
+        let Some(challenge) = challenge else {
+            return Ok(response);
+        };
+        let answer = digest_answer(&challenge, credentials, self.method, self.url)?;
+        self.send_once(Some(answer)).await
+    }
+    async fn send_once(&self, authorization: Option<String>) -> Result<reqwest::Response, Error> {
+        let Hop {
+            ctx,
+            client,
+            method,
+            url,
+            headers,
+            payload,
+        } = *self;
+        let mut builder = client
+            .request(method.clone(), url.clone())
+            .headers(headers.clone());
+        if let Some(value) = authorization {
+            builder = builder.header(header::AUTHORIZATION, value);
+        }
+        builder = match payload {
+            Payload::Empty => builder,
+            Payload::Bytes(bytes) => builder.body(bytes.clone()),
+            Payload::File(input) => {
+                let file = tokio::fs::File::open(&input.path).await.map_err(|e| {
+                    Error::local_io(format!("reading {}", input.path.display()), &e)
+                })?;
+                let observer = ctx.observer.clone();
+                let sent = Arc::new(AtomicU64::new(0));
+                let total = Some(input.size);
+                let stream = tokio_util::io::ReaderStream::with_capacity(file, UPLOAD_CHUNK)
+                    .inspect_ok(move |chunk| {
+                        let done = sent.fetch_add(chunk.len() as u64, Ordering::Relaxed)
+                            + chunk.len() as u64;
+                        observer.progress(done, total);
+                    });
+                builder
+                    .header(header::CONTENT_LENGTH, input.size)
+                    .body(reqwest::Body::wrap_stream(stream))
+            }
+        };
+        builder
+            .send()
+            .await
+            .map_err(|e| transport_error(method, url, &e))
+    }
 }
 
 fn digest_answer(
@@ -443,48 +487,6 @@ fn digest_answer(
         digest_auth::HttpMethod::from(method.as_str().to_owned()),
     );
     Ok(prompt.respond(&context).map_err(bad)?.to_header_string())
-}
-
-async fn send_once(
-    ctx: &TransferCtx,
-    client: &reqwest::Client,
-    method: &Method,
-    url: &url::Url,
-    headers: &HeaderMap,
-    authorization: Option<String>,
-    payload: &Payload,
-) -> Result<reqwest::Response, Error> {
-    let mut builder = client
-        .request(method.clone(), url.clone())
-        .headers(headers.clone());
-    if let Some(value) = authorization {
-        builder = builder.header(header::AUTHORIZATION, value);
-    }
-    builder = match payload {
-        Payload::Empty => builder,
-        Payload::Bytes(bytes) => builder.body(bytes.clone()),
-        Payload::File(input) => {
-            let file = tokio::fs::File::open(&input.path)
-                .await
-                .map_err(|e| Error::local_io(format!("reading {}", input.path.display()), &e))?;
-            let observer = ctx.observer.clone();
-            let sent = Arc::new(AtomicU64::new(0));
-            let total = Some(input.size);
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, UPLOAD_CHUNK)
-                .inspect_ok(move |chunk| {
-                    let done =
-                        sent.fetch_add(chunk.len() as u64, Ordering::Relaxed) + chunk.len() as u64;
-                    observer.progress(done, total);
-                });
-            builder
-                .header(header::CONTENT_LENGTH, input.size)
-                .body(reqwest::Body::wrap_stream(stream))
-        }
-    };
-    builder
-        .send()
-        .await
-        .map_err(|e| transport_error(method, url, &e))
 }
 
 fn transport_error(method: &Method, url: &url::Url, error: &reqwest::Error) -> Error {
