@@ -22,20 +22,23 @@
 mod bindings;
 mod builtin;
 mod cache;
+mod connector;
 mod error;
 mod host;
+mod limits;
 mod observer;
 mod policy;
 mod runtime;
+mod secrets;
 
+pub use connector::{Connector, ConnectorInfo, Direction, Outcome, ReceiveTarget, TransferOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use host::http::Timeouts;
+pub use limits::Limits;
 pub use observer::{LogLevel, Observer, Silent};
 pub use policy::{HostKeyCheck, HostRule, Policy};
-pub use runtime::{
-    Connector, ConnectorInfo, Direction, Outcome, ReceiveTarget, Runtime, RuntimeOptions,
-    TransferOptions,
-};
+pub use runtime::{Runtime, RuntimeOptions};
+pub use secrets::DEFAULT_SECRET_FIELDS;
 
 /// The names of the connectors built into red-wasm.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {

@@ -2,19 +2,17 @@
 //! transfers that each run in a store of their own.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use wasmtime::component::Linker;
-use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime::Engine;
 
 use crate::bindings::{ConnectorComponent, ConnectorComponentPre};
 use crate::cache::ComponentCache;
+use crate::connector::{Connector, EPOCH_TICK};
 use crate::host::http::{Clients, Timeouts};
-use crate::host::local::{Input, Output, SinkHandle};
-use crate::host::{HostState, TransferCtx};
-use crate::observer::{Observer, Silent};
-use crate::policy::{HostKeyCheck, HostRule, Policy};
+use crate::host::HostState;
 use crate::{builtin, Error, ErrorKind, Result};
 
 /// Settings of a [`Runtime`].
@@ -43,12 +41,20 @@ pub struct Runtime {
     shared: Arc<Shared>,
 }
 
-struct Shared {
-    engine: Engine,
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
     linker: Linker<HostState>,
-    clients: Arc<Clients>,
-    timeouts: Timeouts,
+    pub(crate) clients: Arc<Clients>,
+    pub(crate) timeouts: Timeouts,
     components: ComponentCache,
+    /// Stops the epoch ticker when the last clone of the runtime goes.
+    ticking: Arc<AtomicBool>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.ticking.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Runtime {
@@ -60,8 +66,25 @@ impl Runtime {
     pub fn with_options(options: RuntimeOptions) -> Result<Self> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        // Time limits and cooperative yields (epochs) and instruction limits (fuel).
+        config.epoch_interruption(true);
+        config.consume_fuel(true);
         let engine = Engine::new(&config)
             .map_err(|e| Error::internal(format!("cannot set up wasmtime: {e}")))?;
+        let ticking = Arc::new(AtomicBool::new(true));
+        let (ticker, running) = (engine.weak(), ticking.clone());
+        std::thread::Builder::new()
+            .name("red-wasm-epoch".into())
+            .spawn(move || {
+                while running.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match ticker.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| Error::internal(format!("cannot start the epoch ticker: {e}")))?;
         let mut linker = Linker::new(&engine);
         let link_error = |e: wasmtime::Error| Error::internal(format!("cannot link the host: {e}"));
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_error)?;
@@ -74,6 +97,7 @@ impl Runtime {
                 linker,
                 clients: Arc::new(Clients::new(&options.timeouts)?),
                 timeouts: options.timeouts,
+                ticking,
             }),
         })
     }
@@ -137,236 +161,5 @@ impl Runtime {
             pre,
             label: label.to_owned(),
         })
-    }
-}
-
-/// Which way a transfer goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Direction {
-    /// Remote to a local file.
-    Receive,
-    /// A local file to remote.
-    Send,
-}
-
-/// Where a receive writes.
-#[derive(Clone, Debug)]
-pub enum ReceiveTarget {
-    /// A file: written under a temporary name beside it, renamed on success.
-    File(PathBuf),
-    /// Standard output, streamed.
-    Stdout,
-}
-
-/// Settings of one transfer.
-#[derive(Clone)]
-pub struct TransferOptions {
-    /// Endpoints allowed besides those the access document names.
-    pub allow_hosts: Vec<HostRule>,
-    /// Whether the endpoints named in the access document are allowed (default true).
-    pub allow_derived_hosts: bool,
-    /// How SSH host keys are checked (default: any key, as the original connectors).
-    pub ssh_host_keys: HostKeyCheck,
-    /// Largest linear memory of the connector, in bytes.
-    pub max_memory: usize,
-    /// Receives log lines and progress.
-    pub observer: Arc<dyn Observer>,
-}
-
-impl Default for TransferOptions {
-    fn default() -> Self {
-        TransferOptions {
-            allow_hosts: Vec::new(),
-            allow_derived_hosts: true,
-            ssh_host_keys: HostKeyCheck::AcceptAny,
-            max_memory: 128 << 20,
-            observer: Arc::new(Silent),
-        }
-    }
-}
-
-impl TransferOptions {
-    fn policy(&self, access: &str) -> Policy {
-        let mut policy = match serde_json::from_str(access) {
-            Ok(doc) if self.allow_derived_hosts => Policy::derived_from(&doc),
-            _ => Policy::deny_all(),
-        };
-        for rule in &self.allow_hosts {
-            policy.allow(rule.clone());
-        }
-        policy.check_host_keys(self.ssh_host_keys.clone());
-        policy
-    }
-}
-
-/// What a finished transfer did.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Outcome {
-    /// Bytes written (receive) or the size of the file sent (send).
-    pub bytes: u64,
-    /// Wall-clock time of the whole transfer.
-    pub duration: Duration,
-}
-
-/// What a connector says about itself.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct ConnectorInfo {
-    pub name: String,
-    pub version: String,
-    pub description: String,
-    /// The access document's JSON Schema.
-    pub access_schema: serde_json::Value,
-}
-
-/// A loaded connector, compiled and linked; each call instantiates it in a fresh store.
-/// Cheap to clone.
-#[derive(Clone)]
-pub struct Connector {
-    shared: Arc<Shared>,
-    pre: ConnectorComponentPre<HostState>,
-    label: String,
-}
-
-impl Connector {
-    /// The name it was loaded by.
-    pub fn label(&self) -> &str {
-        &self.label
-    }
-
-    /// The connector's name, version, description and access schema.
-    pub async fn info(&self) -> Result<ConnectorInfo> {
-        let (mut store, instance) = self
-            .instantiate(None, None, &TransferOptions::default(), "")
-            .await?;
-        let info = instance
-            .red_connector_connector()
-            .call_info(&mut store)
-            .await
-            .map_err(|e| self.trap(e))?;
-        let access_schema = serde_json::from_str(&info.access_schema).map_err(|e| {
-            Error::internal(format!(
-                "{}: its access schema is not JSON: {e}",
-                self.label
-            ))
-        })?;
-        Ok(ConnectorInfo {
-            name: info.name,
-            version: info.version,
-            description: info.description,
-            access_schema,
-        })
-    }
-
-    /// Checks `access` for a transfer in `direction`, without network traffic.
-    pub async fn validate(&self, direction: Direction, access: &str) -> Result<()> {
-        let (mut store, instance) = self
-            .instantiate(None, None, &TransferOptions::default(), access)
-            .await?;
-        let exports = instance.red_connector_connector();
-        let result = match direction {
-            Direction::Receive => exports.call_validate_receive(&mut store, access).await,
-            Direction::Send => exports.call_validate_send(&mut store, access).await,
-        };
-        result.map_err(|e| self.trap(e))?.map_err(Error::from)
-    }
-
-    /// Receives into `target`. On failure nothing is left at a target file.
-    pub async fn receive(
-        &self,
-        access: &str,
-        target: ReceiveTarget,
-        options: &TransferOptions,
-    ) -> Result<Outcome> {
-        let started = Instant::now();
-        let output = match &target {
-            ReceiveTarget::File(path) => Output::beside(path)?,
-            ReceiveTarget::Stdout => Output::stdout(),
-        };
-        let (mut store, instance) = self
-            .instantiate(Some(output), None, options, access)
-            .await?;
-        let sink = store
-            .data_mut()
-            .table
-            .push(SinkHandle)
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let result = instance
-            .red_connector_connector()
-            .call_receive(&mut store, access, sink)
-            .await;
-        result.map_err(|e| self.trap(e))?.map_err(Error::from)?;
-        let output = store
-            .data_mut()
-            .transfer
-            .output
-            .take()
-            .ok_or_else(|| Error::internal("the transfer's output is gone"))?;
-        let bytes = output.written();
-        output.commit()?;
-        Ok(Outcome {
-            bytes,
-            duration: started.elapsed(),
-        })
-    }
-
-    /// Sends the file at `source`. The file is checked before anything goes on the network.
-    pub async fn send(
-        &self,
-        access: &str,
-        source: &Path,
-        options: &TransferOptions,
-    ) -> Result<Outcome> {
-        let started = Instant::now();
-        let input = Input::open(source)?;
-        let handle = input.handle()?;
-        let size = input.size;
-        let (mut store, instance) = self.instantiate(None, Some(input), options, access).await?;
-        let source = store
-            .data_mut()
-            .table
-            .push(handle)
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let result = instance
-            .red_connector_connector()
-            .call_send(&mut store, access, source)
-            .await;
-        result.map_err(|e| self.trap(e))?.map_err(Error::from)?;
-        Ok(Outcome {
-            bytes: size,
-            duration: started.elapsed(),
-        })
-    }
-
-    async fn instantiate(
-        &self,
-        output: Option<Output>,
-        input: Option<Input>,
-        options: &TransferOptions,
-        access: &str,
-    ) -> Result<(Store<HostState>, ConnectorComponent)> {
-        let transfer = TransferCtx {
-            policy: Arc::new(options.policy(access)),
-            clients: self.shared.clients.clone(),
-            timeouts: self.shared.timeouts.clone(),
-            observer: options.observer.clone(),
-            output,
-            input,
-        };
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(options.max_memory)
-            .instances(4)
-            .build();
-        let mut store = Store::new(&self.shared.engine, HostState::new(transfer, limits));
-        store.limiter(|data| &mut data.limits);
-        let instance = self
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| self.trap(e))?;
-        Ok((store, instance))
-    }
-
-    fn trap(&self, error: wasmtime::Error) -> Error {
-        Error::internal(format!("the connector {} failed: {error:#}", self.label))
     }
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use red_wasm::{
-    Direction, Error, ErrorKind, HostKeyCheck, HostRule, ReceiveTarget, Runtime, RuntimeOptions,
-    Timeouts, TransferOptions,
+    Direction, Error, ErrorKind, HostKeyCheck, HostRule, Limits, ReceiveTarget, Runtime,
+    RuntimeOptions, Timeouts, TransferOptions,
 };
 
 use display::CliObserver;
@@ -73,6 +73,29 @@ enum Command {
         /// Accept only an SSH server whose host key this OpenSSH known-hosts file lists for it
         #[arg(long = "ssh-known-hosts", value_name = "FILE")]
         ssh_known_hosts: Option<PathBuf>,
+        /// Do not allow the endpoints the access document names: only --allow-host ones
+        #[arg(long)]
+        deny_derived_hosts: bool,
+        /// Also seal the values of this access field (besides password, privateKey and
+        /// passphrase): the connector sees a token (repeatable)
+        #[arg(long = "secret-field", value_name = "NAME")]
+        secret_field: Vec<String>,
+        /// The connector's memory limit, e.g. 64M (default 128M)
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_memory: Option<u64>,
+        /// Stop the transfer after SECONDS in all (default: no limit)
+        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+        timeout: Option<Duration>,
+        /// Stop the connector after about N WebAssembly instructions (default: no limit)
+        #[arg(long, value_name = "N")]
+        fuel: Option<u64>,
+        /// Stop after moving SIZE bytes to the local file or the network, e.g. 10G
+        /// (default: no limit)
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_bytes: Option<u64>,
+        /// Stop after N HTTP requests or SSH connections (default 1000)
+        #[arg(long, value_name = "N")]
+        max_requests: Option<u32>,
         /// Give up connecting after SECONDS (default 12)
         #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
         connect_timeout: Option<Duration>,
@@ -148,6 +171,13 @@ async fn run(command: Command) -> Result<(), Error> {
             output,
             send,
             allow_host,
+            deny_derived_hosts,
+            secret_field,
+            max_memory,
+            timeout,
+            fuel,
+            max_bytes,
+            max_requests,
             ssh_host_key,
             ssh_known_hosts,
             connect_timeout,
@@ -169,6 +199,20 @@ async fn run(command: Command) -> Result<(), Error> {
             let observer = Arc::new(CliObserver::new(verbose, !no_progress));
             let options = TransferOptions {
                 allow_hosts: allow_host,
+                allow_derived_hosts: !deny_derived_hosts,
+                secret_fields: secret_field,
+                limits: {
+                    let defaults = Limits::default();
+                    Limits {
+                        max_memory: max_memory.map_or(defaults.max_memory, |m| {
+                            usize::try_from(m).unwrap_or(usize::MAX)
+                        }),
+                        timeout,
+                        fuel,
+                        max_bytes,
+                        max_requests: max_requests.unwrap_or(defaults.max_requests),
+                    }
+                },
                 ssh_host_keys: match (ssh_known_hosts, ssh_host_key.is_empty()) {
                     (Some(file), _) => HostKeyCheck::KnownHosts(file),
                     (None, false) => HostKeyCheck::Fingerprints(ssh_host_key),
@@ -236,6 +280,34 @@ fn parse_seconds(value: &str) -> Result<Duration, String> {
         .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
         .filter(|d| !d.is_zero())
         .ok_or_else(|| "expected a positive number of seconds".to_owned())
+}
+
+/// A byte count: a number with an optional K, M, G or T suffix (powers of 1024).
+fn parse_size(value: &str) -> Result<u64, String> {
+    let text = value
+        .trim()
+        .trim_end_matches(['B', 'b'])
+        .trim_end_matches('i');
+    let (number, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c.to_ascii_uppercase()),
+        _ => (text, ' '),
+    };
+    let shift = match unit {
+        ' ' => 0,
+        'K' => 10,
+        'M' => 20,
+        'G' => 30,
+        'T' => 40,
+        _ => return Err("expected a number with an optional K, M, G or T suffix".into()),
+    };
+    let number: u64 = number
+        .trim()
+        .parse()
+        .map_err(|_| "expected a number with an optional K, M, G or T suffix".to_owned())?;
+    number
+        .checked_mul(1 << shift)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "expected a positive size".to_owned())
 }
 
 fn parse_host_rule(value: &str) -> Result<HostRule, String> {

@@ -7,7 +7,6 @@
 
 use std::error::Error as _;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -240,6 +239,7 @@ impl HostResponse for HostState {
             .ok_or_else(|| Error::internal("this transfer has no output"))?;
         let mut copied = 0u64;
         while let Some(chunk) = handle.next_chunk().await? {
+            transfer.meter.bytes(chunk.len() as u64)?;
             output.write_all(&chunk)?;
             copied += chunk.len() as u64;
             transfer.observer.progress(output.written(), handle.total);
@@ -267,7 +267,13 @@ async fn execute(
     })?;
     let mut url = parse_url(&request.url)?;
     let mut headers = header_map(&request.headers)?;
-    let mut auth = request.auth;
+    // The sealed credentials become real here, where they are applied; `ctx.policy` has
+    // allowed each hop before they go out.
+    let mut auth = request.auth.map(|c| Credentials {
+        username: ctx.secrets.reveal(&c.username),
+        password: ctx.secrets.reveal(&c.password),
+        scheme: c.scheme,
+    });
     let client = ctx.clients.get(request.verify_tls);
     for _ in 0..=MAX_REDIRECTS {
         ctx.policy.check_url(&url)?;
@@ -416,6 +422,7 @@ impl Hop<'_> {
         self.send_once(Some(answer)).await
     }
     async fn send_once(&self, authorization: Option<String>) -> Result<reqwest::Response, Error> {
+        self.ctx.meter.request()?;
         let Hop {
             ctx,
             client,
@@ -437,14 +444,16 @@ impl Hop<'_> {
                 let file = tokio::fs::File::open(&input.path).await.map_err(|e| {
                     Error::local_io(format!("reading {}", input.path.display()), &e)
                 })?;
-                let observer = ctx.observer.clone();
-                let sent = Arc::new(AtomicU64::new(0));
+                let (observer, meter) = (ctx.observer.clone(), ctx.meter.clone());
+                let sent = AtomicU64::new(0);
                 let total = Some(input.size);
                 let stream = tokio_util::io::ReaderStream::with_capacity(file, UPLOAD_CHUNK)
-                    .inspect_ok(move |chunk| {
-                        let done = sent.fetch_add(chunk.len() as u64, Ordering::Relaxed)
-                            + chunk.len() as u64;
+                    .and_then(move |chunk| {
+                        let n = chunk.len() as u64;
+                        let counted = meter.bytes(n).map_err(|e| std::io::Error::other(e.message));
+                        let done = sent.fetch_add(n, Ordering::Relaxed) + n;
                         observer.progress(done, total);
+                        std::future::ready(counted.map(|()| chunk))
                     });
                 builder
                     .header(header::CONTENT_LENGTH, input.size)

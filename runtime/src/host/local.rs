@@ -205,6 +205,7 @@ impl HostSink for HostState {
             .output
             .as_mut()
             .ok_or_else(|| Error::internal("this transfer has no output"))?;
+        ctx.meter.bytes(bytes.len() as u64)?;
         output.write_all(&bytes)?;
         ctx.observer.progress(output.written(), None);
         Ok(())

@@ -12,20 +12,52 @@ pub mod sftp;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
-use wasmtime::StoreLimits;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::red::connector::types;
 use crate::bindings::WitError;
+use crate::limits::Meter;
 use crate::observer::Observer;
 use crate::policy::Policy;
+use crate::secrets::Secrets;
 
 /// The data of one store: one transfer (or one `info`/`validate` call).
 pub struct HostState {
     wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) transfer: TransferCtx,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limiter: MemoryLimiter,
+}
+
+/// Caps the guest's linear memory (and tables), and records when the cap was hit.
+pub struct MemoryLimiter {
+    max_memory: usize,
+    meter: Arc<Meter>,
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.meter
+                .reach(crate::connector::memory_limit(self.max_memory));
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
 }
 
 /// What a transfer's host calls may use.
@@ -38,10 +70,14 @@ pub struct TransferCtx {
     pub output: Option<local::Output>,
     /// The send's input file.
     pub input: Option<local::Input>,
+    /// What the transfer has used of its limits.
+    pub meter: Arc<Meter>,
+    /// The secrets behind the sealed access document's tokens.
+    pub secrets: Secrets,
 }
 
 impl HostState {
-    pub fn new(transfer: TransferCtx, limits: StoreLimits) -> Self {
+    pub fn new(transfer: TransferCtx) -> Self {
         // A WASI context with nothing in it: wasm32-wasip2's std links wasi:cli, clocks and
         // random, so these must exist, but there are no preopened directories, no environment
         // variables, no arguments, no network (the default socket check denies every address),
@@ -54,8 +90,11 @@ impl HostState {
         HostState {
             wasi,
             table: ResourceTable::new(),
+            limiter: MemoryLimiter {
+                max_memory: transfer.meter.limits().max_memory,
+                meter: transfer.meter.clone(),
+            },
             transfer,
-            limits,
         }
     }
 }
@@ -71,6 +110,10 @@ impl WasiView for HostState {
 
 impl types::Host for HostState {
     fn convert_error(&mut self, error: crate::Error) -> wasmtime::Result<WitError> {
+        // A limit reached stops the guest: the call traps instead of returning an error.
+        if let Some(reached) = self.transfer.meter.reached() {
+            return Err(wasmtime::Error::msg(reached.message));
+        }
         Ok(WitError {
             kind: error.kind.into(),
             message: error.message,

@@ -22,8 +22,9 @@ use super::local::{Input, Output};
 use super::HostState;
 use crate::bindings::red::connector::local::{Sink, Source};
 use crate::bindings::red::connector::sftp::{
-    ConnectConfig, Credential, FileStat, Host, HostSession,
+    ConnectConfig, Credential, FileStat, Host, HostSession, KeyLogin,
 };
+use crate::limits::Meter;
 use crate::observer::Observer;
 use crate::{Error, ErrorKind};
 
@@ -47,10 +48,12 @@ struct Dial {
     endpoint: String,
     policy: Arc<crate::Policy>,
     idle: Duration,
+    meter: Arc<Meter>,
 }
 
 impl Dial {
     fn connect(&self) -> Result<Connection, Error> {
+        self.meter.request()?;
         connect(&self.config, &self.endpoint, &self.policy, self.idle)
     }
 }
@@ -58,6 +61,13 @@ impl Dial {
 struct Connection {
     session: Session,
     sftp: Sftp,
+}
+
+/// Where moved bytes are counted: the meter (the byte limit) and the observer (progress).
+#[derive(Clone, Copy)]
+struct Tally<'a> {
+    observer: &'a dyn Observer,
+    meter: &'a Meter,
 }
 
 impl HostState {
@@ -80,11 +90,23 @@ impl HostSession for HostState {
     async fn connect(&mut self, config: ConnectConfig) -> Result<Resource<SessionHandle>, Error> {
         let ctx = &self.transfer;
         ctx.policy.check("ssh", &config.host, config.port)?;
+        // The sealed credentials become real here, for an endpoint the policy allowed.
+        let secrets = &ctx.secrets;
+        let mut config = config;
+        config.username = secrets.reveal(&config.username);
+        config.credential = match config.credential {
+            Credential::Password(p) => Credential::Password(secrets.reveal(&p)),
+            Credential::PrivateKey(login) => Credential::PrivateKey(KeyLogin {
+                key: secrets.reveal(&login.key),
+                passphrase: login.passphrase.map(|p| secrets.reveal(&p)),
+            }),
+        };
         let dial = Arc::new(Dial {
             endpoint: format!("{}@{}:{}", config.username, config.host, config.port),
             config,
             policy: ctx.policy.clone(),
             idle: ctx.timeouts.idle,
+            meter: ctx.meter.clone(),
         });
         let dialer = dial.clone();
         let conn = blocking(move || dialer.connect()).await?;
@@ -115,13 +137,17 @@ impl HostSession for HostState {
         let (output, result) = blocking(move || {
             let conn = conn.lock().unwrap();
             let second = || dial.connect();
+            let tally = Tally {
+                observer: &*observer,
+                meter: &dial.meter,
+            };
             let result = download(
                 &conn.sftp,
                 second,
                 &dial.endpoint,
                 &path,
                 &mut output,
-                &*observer,
+                tally,
             );
             Ok((output, result))
         })
@@ -151,6 +177,10 @@ impl HostSession for HostState {
             let conn = conn.lock().unwrap();
             let second = || dial.connect();
             let path = Path::new(&path);
+            let tally = Tally {
+                observer: &*observer,
+                meter: &dial.meter,
+            };
             upload(
                 &conn.sftp,
                 second,
@@ -158,7 +188,7 @@ impl HostSession for HostState {
                 &input,
                 path,
                 make_dirs,
-                &*observer,
+                tally,
             )
         })
         .await
@@ -338,7 +368,7 @@ fn download(
     endpoint: &str,
     path: &str,
     output: &mut Output,
-    observer: &dyn Observer,
+    tally: Tally,
 ) -> Result<u64, Error> {
     let fail = |e: &ssh2::Error| sftp_error(endpoint, "download", path, e);
     let mut file = sftp.open(Path::new(path)).map_err(|e| fail(&e))?;
@@ -357,13 +387,12 @@ fn download(
                     let label = format!("download {endpoint}:{path}");
                     let second_file = other.sftp.open(Path::new(path)).map_err(|e| fail(&e))?;
                     let dest = (&dest, base);
-                    let copied =
-                        download_halves([file, second_file], size, dest, &label, observer)?;
+                    let copied = download_halves([file, second_file], size, dest, &label, tally)?;
                     let _ = other.session.disconnect(None, "done", None);
                     output.appended(copied)?;
                     return Ok(copied);
                 }
-                Err(e) => observer.log(
+                Err(e) => tally.observer.log(
                     crate::LogLevel::Debug,
                     &format!("one SFTP session only ({}): {}", e.kind, e.message),
                 ),
@@ -382,9 +411,10 @@ fn download(
         if n == 0 {
             break;
         }
+        tally.meter.bytes(n as u64)?;
         output.write_all(&buffer[..n])?;
         copied += n as u64;
-        observer.progress(output.written(), size);
+        tally.observer.progress(output.written(), size);
     }
     if let Some(size) = size.filter(|size| copied < *size) {
         return Err(Error::new(
@@ -403,12 +433,14 @@ fn download_halves(
     size: u64,
     (dest, base): (&std::fs::File, u64),
     label: &str,
-    observer: &dyn Observer,
+    tally: Tally,
 ) -> Result<u64, Error> {
     let done = AtomicU64::new(0);
     let progress = |n: u64| {
+        tally.meter.bytes(n)?;
         let total = done.fetch_add(n, Ordering::Relaxed) + n;
-        observer.progress(base + total, Some(base + size));
+        tally.observer.progress(base + total, Some(base + size));
+        Ok(())
     };
     let half = size / 2;
     let (lower, upper) = std::thread::scope(|scope| {
@@ -429,7 +461,7 @@ fn read_range(
     dest: &std::fs::File,
     base: u64,
     label: &str,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(u64) -> Result<(), Error> + Sync),
 ) -> Result<(), Error> {
     use std::io::Seek as _;
     use std::os::unix::fs::FileExt as _;
@@ -452,7 +484,7 @@ fn read_range(
         dest.write_all_at(&buffer[..n], base + position)
             .map_err(|e| Error::local_io("writing the download", &e))?;
         position += n as u64;
-        progress(n as u64);
+        progress(n as u64)?;
     }
     Ok(())
 }
@@ -466,7 +498,7 @@ fn upload(
     input: &Input,
     path: &Path,
     make_dirs: bool,
-    observer: &dyn Observer,
+    tally: Tally,
 ) -> Result<u64, Error> {
     let shown = path.display().to_string();
     let fail = |e: &ssh2::Error| sftp_error(endpoint, "upload", &shown, e);
@@ -495,13 +527,12 @@ fn upload(
         )
         .map_err(|e| fail(&e))?;
     let label = format!("upload {endpoint}:{shown}");
-    let written =
-        upload_ranges(&mut remote, second, &temp, input, &label, observer).and_then(|n| {
-            remote.close().map_err(|e| fail(&e))?;
-            drop(remote);
-            replace(sftp, &temp, path).map_err(|e| fail(&e))?;
-            Ok(n)
-        });
+    let written = upload_ranges(&mut remote, second, &temp, input, &label, tally).and_then(|n| {
+        remote.close().map_err(|e| fail(&e))?;
+        drop(remote);
+        replace(sftp, &temp, path).map_err(|e| fail(&e))?;
+        Ok(n)
+    });
     if written.is_err() {
         let _ = sftp.unlink(&temp);
     }
@@ -522,19 +553,21 @@ fn upload_ranges(
     temp: &Path,
     input: &Input,
     label: &str,
-    observer: &dyn Observer,
+    tally: Tally,
 ) -> Result<u64, Error> {
     let size = input.size;
     let done = AtomicU64::new(0);
     let progress = |n: u64| {
+        tally.meter.bytes(n)?;
         let total = done.fetch_add(n, Ordering::Relaxed) + n;
-        observer.progress(total, Some(size));
+        tally.observer.progress(total, Some(size));
+        Ok(())
     };
     let other = match (size >= PARALLEL_MIN).then(second) {
         Some(Ok(other)) => Some(other),
         Some(Err(e)) => {
             let why = format!("one SFTP session only ({}): {}", e.kind, e.message);
-            observer.log(crate::LogLevel::Debug, &why);
+            tally.observer.log(crate::LogLevel::Debug, &why);
             None
         }
         None => None,
@@ -572,7 +605,7 @@ fn write_range(
     input: &Input,
     range: std::ops::Range<u64>,
     label: &str,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(u64) -> Result<(), Error> + Sync),
 ) -> Result<(), Error> {
     use std::io::Seek as _;
     use std::os::unix::fs::FileExt as _;
@@ -593,7 +626,7 @@ fn write_range(
             .write_all(&buffer[..want])
             .map_err(|e| network(e.to_string()))?;
         position += want as u64;
-        progress(want as u64);
+        progress(want as u64)?;
     }
     Ok(())
 }

@@ -1,0 +1,108 @@
+//! Limits of one transfer: memory, time, fuel, bytes moved, requests made.
+//!
+//! A limit that is reached stops the guest: the host call that hit it traps (see
+//! `host::HostState::convert_error`), and the transfer fails with kind `denied` and a message
+//! that names the limit and its flag, whatever the guest does next.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::{Error, ErrorKind};
+
+/// The limits of one transfer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The connector's linear memory, in bytes (`--max-memory`; default 128 MiB).
+    pub max_memory: usize,
+    /// Wall-clock time of the whole transfer, host I/O included (`--timeout`; default none).
+    pub timeout: Option<Duration>,
+    /// WebAssembly instructions, roughly (`--fuel`; default none).
+    pub fuel: Option<u64>,
+    /// Bytes moved between the local file and the network, both ways (`--max-bytes`;
+    /// default none).
+    pub max_bytes: Option<u64>,
+    /// HTTP requests (each redirect hop and authentication round counts) and SSH
+    /// connections (`--max-requests`; default 1000).
+    pub max_requests: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_memory: 128 << 20,
+            timeout: None,
+            fuel: None,
+            max_bytes: None,
+            max_requests: 1000,
+        }
+    }
+}
+
+/// Counts what a transfer uses, and remembers the first limit it reached.
+#[derive(Debug)]
+pub struct Meter {
+    limits: Limits,
+    moved: AtomicU64,
+    requests: AtomicU32,
+    reached: Mutex<Option<Error>>,
+}
+
+impl Meter {
+    pub fn new(limits: Limits) -> Self {
+        Meter {
+            limits,
+            moved: AtomicU64::new(0),
+            requests: AtomicU32::new(0),
+            reached: Mutex::new(None),
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Counts `n` more bytes moved.
+    pub fn bytes(&self, n: u64) -> Result<(), Error> {
+        let moved = self.moved.fetch_add(n, Ordering::Relaxed) + n;
+        match self.limits.max_bytes {
+            Some(max) if moved > max => Err(self.reach(format!(
+                "the transfer moved more than its limit of {max} bytes (--max-bytes)"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one more request or connection.
+    pub fn request(&self) -> Result<(), Error> {
+        let made = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let max = self.limits.max_requests;
+        if made > max {
+            return Err(self.reach(format!(
+                "the connector made more than its limit of {max} requests (--max-requests)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records a limit reached elsewhere (memory, time, fuel) and returns its error.
+    pub fn reach(&self, message: String) -> Error {
+        let error = Error::new(ErrorKind::Denied, message);
+        let mut reached = self.reached.lock().unwrap();
+        reached.get_or_insert_with(|| error.clone()).clone()
+    }
+
+    /// The first limit reached, if any.
+    pub fn reached(&self) -> Option<Error> {
+        self.reached.lock().unwrap().clone()
+    }
+}
+
+/// `n` bytes as people read them (for messages).
+pub fn human_bytes(n: usize) -> String {
+    if n >= 1 << 20 && n % (1 << 20) == 0 {
+        format!("{} MiB", n >> 20)
+    } else {
+        format!("{n} bytes")
+    }
+}
