@@ -45,70 +45,7 @@ enum Command {
         red-wasm run http '{\"url\": \"https://example.org/up\", \"method\": \"PUT\"}' --send data.csv\n  \
         red-wasm run sftp '{\"host\": \"sftp.example.org\", \"auth\": {\"username\": \"me\", \"password\": \"...\"}, \"filePath\": \"data/x.csv\"}' -o x.csv\n  \
         red-wasm run ./my-connector.wasm access.json -o data.bin")]
-    Run {
-        #[command(flatten)]
-        target: ConnectorAndAccess,
-        /// Receive into FILE (written under a temporary name and renamed on success)
-        #[arg(
-            short = 'o',
-            long = "output",
-            value_name = "FILE",
-            conflicts_with = "send"
-        )]
-        output: Option<PathBuf>,
-        /// Send FILE
-        #[arg(long, value_name = "FILE")]
-        send: Option<PathBuf>,
-        /// Also allow this endpoint: HOST, HOST:PORT, *.DOMAIN or SCHEME://HOST[:PORT] (repeatable)
-        #[arg(long = "allow-host", value_name = "PATTERN", value_parser = parse_host_rule)]
-        allow_host: Vec<HostRule>,
-        /// Accept only an SSH server whose host key has this SHA-256 fingerprint, as
-        /// `ssh-keygen -lf` prints it: SHA256:... (repeatable; default: any key, as the original)
-        #[arg(
-            long = "ssh-host-key",
-            value_name = "FINGERPRINT",
-            conflicts_with = "ssh_known_hosts"
-        )]
-        ssh_host_key: Vec<String>,
-        /// Accept only an SSH server whose host key this OpenSSH known-hosts file lists for it
-        #[arg(long = "ssh-known-hosts", value_name = "FILE")]
-        ssh_known_hosts: Option<PathBuf>,
-        /// Do not allow the endpoints the access document names: only --allow-host ones
-        #[arg(long)]
-        deny_derived_hosts: bool,
-        /// Also seal the values of this access field (besides password, privateKey and
-        /// passphrase): the connector sees a token (repeatable)
-        #[arg(long = "secret-field", value_name = "NAME")]
-        secret_field: Vec<String>,
-        /// The connector's memory limit, e.g. 64M (default 128M)
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-        max_memory: Option<u64>,
-        /// Stop the transfer after SECONDS in all (default: no limit)
-        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-        timeout: Option<Duration>,
-        /// Stop the connector after about N WebAssembly instructions (default: no limit)
-        #[arg(long, value_name = "N")]
-        fuel: Option<u64>,
-        /// Stop after moving SIZE bytes to the local file or the network, e.g. 10G
-        /// (default: no limit)
-        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
-        max_bytes: Option<u64>,
-        /// Stop after N HTTP requests or SSH connections (default 1000)
-        #[arg(long, value_name = "N")]
-        max_requests: Option<u32>,
-        /// Give up connecting after SECONDS (default 12)
-        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-        connect_timeout: Option<Duration>,
-        /// Give up when no byte arrives for SECONDS (default 1000)
-        #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
-        idle_timeout: Option<Duration>,
-        /// Print the connector's info messages
-        #[arg(short, long)]
-        verbose: bool,
-        /// Never show a progress bar
-        #[arg(long)]
-        no_progress: bool,
-    },
+    Run(Box<RunArgs>),
     /// Check an access document without any network traffic
     Validate {
         #[command(flatten)]
@@ -124,6 +61,73 @@ enum Command {
     },
     /// List the built-in connectors
     List,
+}
+
+/// The arguments of `red-wasm run`.
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    target: ConnectorAndAccess,
+    /// Receive into FILE (written under a temporary name and renamed on success)
+    #[arg(
+        short = 'o',
+        long = "output",
+        value_name = "FILE",
+        conflicts_with = "send"
+    )]
+    output: Option<PathBuf>,
+    /// Send FILE
+    #[arg(long, value_name = "FILE")]
+    send: Option<PathBuf>,
+    /// Also allow this endpoint: HOST, HOST:PORT, *.DOMAIN or SCHEME://HOST[:PORT] (repeatable)
+    #[arg(long = "allow-host", value_name = "PATTERN", value_parser = parse_host_rule)]
+    allow_host: Vec<HostRule>,
+    /// Accept only an SSH server whose host key has this SHA-256 fingerprint, as
+    /// `ssh-keygen -lf` prints it: SHA256:... (repeatable; default: any key, as the original)
+    #[arg(
+        long = "ssh-host-key",
+        value_name = "FINGERPRINT",
+        conflicts_with = "ssh_known_hosts"
+    )]
+    ssh_host_key: Vec<String>,
+    /// Accept only an SSH server whose host key this OpenSSH known-hosts file lists for it
+    #[arg(long = "ssh-known-hosts", value_name = "FILE")]
+    ssh_known_hosts: Option<PathBuf>,
+    /// Do not allow the endpoints the access document names: only --allow-host ones
+    #[arg(long)]
+    deny_derived_hosts: bool,
+    /// Also seal the values of this access field (besides password, privateKey and
+    /// passphrase): the connector sees a token (repeatable)
+    #[arg(long = "secret-field", value_name = "NAME")]
+    secret_field: Vec<String>,
+    /// The connector's memory limit, e.g. 64M (default 128M)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
+    /// Stop the transfer after SECONDS in all (default: no limit)
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    timeout: Option<Duration>,
+    /// Stop the connector after about N WebAssembly instructions (default: no limit)
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Stop after moving SIZE bytes to the local file or the network, e.g. 10G
+    /// (default: no limit)
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_bytes: Option<u64>,
+    /// Stop after N HTTP requests or SSH connections (default 1000)
+    #[arg(long, value_name = "N")]
+    max_requests: Option<u32>,
+    /// Give up connecting after SECONDS (default 12)
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    connect_timeout: Option<Duration>,
+    /// Give up when no byte arrives for SECONDS (default 1000)
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    idle_timeout: Option<Duration>,
+    /// Print the connector's info messages
+    #[arg(short, long)]
+    verbose: bool,
+    /// Never show a progress bar
+    #[arg(long)]
+    no_progress: bool,
 }
 
 #[derive(Args)]
@@ -166,25 +170,26 @@ pub fn main() -> i32 {
 
 async fn run(command: Command) -> Result<(), Error> {
     match command {
-        Command::Run {
-            target,
-            output,
-            send,
-            allow_host,
-            deny_derived_hosts,
-            secret_field,
-            max_memory,
-            timeout,
-            fuel,
-            max_bytes,
-            max_requests,
-            ssh_host_key,
-            ssh_known_hosts,
-            connect_timeout,
-            idle_timeout,
-            verbose,
-            no_progress,
-        } => {
+        Command::Run(args) => {
+            let RunArgs {
+                target,
+                output,
+                send,
+                allow_host,
+                deny_derived_hosts,
+                secret_field,
+                max_memory,
+                timeout,
+                fuel,
+                max_bytes,
+                max_requests,
+                ssh_host_key,
+                ssh_known_hosts,
+                connect_timeout,
+                idle_timeout,
+                verbose,
+                no_progress,
+            } = *args;
             let defaults = Timeouts::default();
             let timeouts = Timeouts {
                 connect: connect_timeout.unwrap_or(defaults.connect),
@@ -219,7 +224,6 @@ async fn run(command: Command) -> Result<(), Error> {
                     (None, true) => HostKeyCheck::AcceptAny,
                 },
                 observer: observer.clone(),
-                ..TransferOptions::default()
             };
             let result = match send {
                 Some(file) => connector.send(&access, &file, &options).await,
