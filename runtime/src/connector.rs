@@ -328,27 +328,27 @@ impl Connector {
         Ok((answer, store.into_data()))
     }
 
-    /// A trap as an error: a limit when it was one, else the connector's failure.
+    /// A trap as an error: a limit when it was one, else the connector's crash, in one line
+    /// (wasmtime's error also carries the guest's backtrace, which can be thousands of frames).
     fn trap(&self, error: wasmtime::Error, limits: &Limits) -> Error {
-        if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-            if *trap == wasmtime::Trap::OutOfFuel {
+        use crate::ErrorKind::{Denied, Internal};
+        use wasmtime::Trap;
+        let label = &self.label;
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => {
                 let fuel = limits.fuel.unwrap_or(u64::MAX);
-                return Error::new(
-                    crate::ErrorKind::Denied,
-                    format!(
-                        "the connector {} used up its fuel limit of {fuel} (--fuel)",
-                        self.label
-                    ),
-                );
+                Error::new(Denied, format!("the connector {label} used up its fuel limit of {fuel} (--fuel)"))
             }
-            if *trap == wasmtime::Trap::StackOverflow {
-                return Error::new(
-                    crate::ErrorKind::Denied,
-                    format!("the connector {} overflowed its stack", self.label),
-                );
+            Some(Trap::StackOverflow) => {
+                Error::new(Denied, format!("the connector {label} overflowed its call stack"))
             }
+            Some(Trap::MemoryOutOfBounds) => Error::new(
+                Internal,
+                format!("the connector {label} crashed: out of bounds memory access (its stack may have overflowed)"),
+            ),
+            Some(trap) => Error::new(Internal, format!("the connector {label} crashed: {trap}")),
+            None => Error::new(Internal, format!("the connector {label} failed: {}", error.root_cause())),
         }
-        Error::internal(format!("the connector {} failed: {error:#}", self.label))
     }
 }
 

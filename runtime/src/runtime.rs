@@ -142,6 +142,7 @@ impl Runtime {
                     "{label} is not a loadable WebAssembly component: {e:#}"
                 ))
             })?;
+        check_imports(&component, &self.shared.engine, label)?;
         let instance_pre = self
             .shared
             .linker
@@ -162,4 +163,51 @@ impl Runtime {
             label: label.to_owned(),
         })
     }
+}
+
+/// The interfaces a connector may import: the contract, and the WASI interfaces that
+/// wasm32-wasip2's std links (all empty or closed here: no preopens, no environment, no stdio).
+/// Sockets, HTTP and anything else are not among them.
+const ALLOWED_IMPORTS: &[&str] = &[
+    "red:connector/",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+];
+
+/// Rejects a component that imports anything outside [`ALLOWED_IMPORTS`], listing every
+/// offending import.
+fn check_imports(
+    component: &wasmtime::component::Component,
+    engine: &Engine,
+    label: &str,
+) -> Result<()> {
+    let offending: Vec<String> = component
+        .component_type()
+        .imports(engine)
+        .map(|(name, _)| name.to_owned())
+        .filter(|name| {
+            !ALLOWED_IMPORTS
+                .iter()
+                .any(|allowed| name.starts_with(allowed))
+        })
+        .collect();
+    if offending.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Denied,
+        format!(
+            "{label} imports what a connector may not use: {} (a connector may import only red:connector and the WASI interfaces that wasm32-wasip2's std needs)",
+            offending.join(", ")
+        ),
+    ))
 }
