@@ -28,6 +28,7 @@ mod host;
 mod limits;
 mod observer;
 mod policy;
+pub mod reference;
 mod runtime;
 mod secrets;
 
@@ -43,4 +44,9 @@ pub use secrets::DEFAULT_SECRET_FIELDS;
 /// The names of the connectors built into red-wasm.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
     builtin::names()
+}
+
+/// The component bytes of a built-in connector (a starting point to save, inspect or wrap).
+pub fn builtin_component(name: &str) -> Option<&'static [u8]> {
+    builtin::component_bytes(name)
 }

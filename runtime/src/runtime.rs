@@ -102,9 +102,13 @@ impl Runtime {
         })
     }
 
-    /// A connector by built-in name (`http`, ...) or by the path of a `.wasm` component: a
-    /// reference with a `/` or ending in `.wasm` is a path.
+    /// A connector by built-in name (`http`, ...), by RED connector CLI 1 command name
+    /// (`red-connector-http`, ...) or by the path of a `.wasm` component: a reference with a
+    /// `/` or ending in `.wasm` is a path.
     pub fn load(&self, reference: &str) -> Result<Connector> {
+        if let Some(builtin) = crate::reference::builtin_for_command(reference) {
+            return self.builtin(builtin);
+        }
         if reference.contains('/') || reference.ends_with(".wasm") {
             self.load_file(Path::new(reference))
         } else {
@@ -112,13 +116,24 @@ impl Runtime {
         }
     }
 
+    /// The connector a RED connector object file (`.json`, `.yml`, `.yaml`) names, and the
+    /// access document it holds (as JSON text), if any.
+    pub fn load_object(&self, path: &Path) -> Result<(Connector, Option<String>)> {
+        let object = crate::reference::read_object(path)?;
+        let connector = match &object.reference {
+            crate::reference::Reference::Builtin(name) => self.builtin(name)?,
+            crate::reference::Reference::Component(file) => self.load_file(file)?,
+        };
+        Ok((connector, object.access.map(|a| a.to_string())))
+    }
+
     /// A built-in connector; see [`builtin_names`](crate::builtin_names).
     pub fn builtin(&self, name: &str) -> Result<Connector> {
         let bytes = builtin::component_bytes(name).ok_or_else(|| {
-            let known = builtin::names().collect::<Vec<_>>().join(", ");
+            let known = crate::reference::known_names();
             Error::new(
                 ErrorKind::InvalidAccess,
-                format!("no built-in connector named {name:?} (built-in: {known}; give a path to load a .wasm component)"),
+                format!("no connector named {name:?} ({known})"),
             )
         })?;
         self.load_bytes(bytes, name)

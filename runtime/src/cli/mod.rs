@@ -1,6 +1,8 @@
 //! Command-line parsing and the commands.
 
+pub mod cli1;
 mod display;
+mod install;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use red_wasm::{
-    Direction, Error, ErrorKind, HostKeyCheck, HostRule, Limits, ReceiveTarget, Runtime,
+    Connector, Direction, Error, ErrorKind, HostKeyCheck, HostRule, Limits, ReceiveTarget, Runtime,
     RuntimeOptions, Timeouts, TransferOptions,
 };
 
@@ -56,11 +58,28 @@ enum Command {
     },
     /// Show a connector's name, version, description and access schema
     Info {
-        /// A built-in name (see `red-wasm list`) or the path of a .wasm component
+        /// A built-in name, a RED connector command, a .wasm path or a connector object file
         connector: String,
     },
     /// List the built-in connectors
     List,
+    /// Write RED connector CLI 1 commands (red-connector-http, ...) into DIR
+    #[command(
+        after_help = "Without --component, writes red-connector-http, red-connector-http-json, \
+        red-connector-http-mock-send, red-connector-ssh and red-connector-xnat-http. Each is a small \
+        script that runs this red-wasm binary; put DIR first on PATH so that RED files naming these \
+        commands run through red-wasm."
+    )]
+    InstallCommands {
+        /// Where to write the commands (created if missing)
+        dir: PathBuf,
+        /// Expose this .wasm component instead of the built-ins
+        #[arg(long, value_name = "WASM", requires = "name")]
+        component: Option<PathBuf>,
+        /// The command name for --component
+        #[arg(long, value_name = "COMMAND", requires = "component")]
+        name: Option<String>,
+    },
 }
 
 /// The arguments of `red-wasm run`.
@@ -132,10 +151,41 @@ struct RunArgs {
 
 #[derive(Args)]
 struct ConnectorAndAccess {
-    /// A built-in name (see `red-wasm list`) or the path of a .wasm component
+    /// A built-in name (see `red-wasm list`), a RED connector command name
+    /// (red-connector-http, ...), the path of a .wasm component, or a RED connector object
+    /// file (.json, .yml, .yaml: {pyModule, pyClass, access}, {command, access} or
+    /// {component, access})
     connector: String,
-    /// The access document: a JSON file, `-` for standard input, or inline JSON
-    access: String,
+    /// The access document: a JSON file, `-` for standard input, or inline JSON; may be
+    /// left out when CONNECTOR is a connector object with an access
+    access: Option<String>,
+}
+
+impl ConnectorAndAccess {
+    /// The connector and its access document.
+    fn resolve(&self, runtime: &Runtime) -> Result<(Connector, String), Error> {
+        let (connector, object_access) = load(runtime, &self.connector)?;
+        let access = match (&self.access, object_access) {
+            (Some(argument), _) => read_access(argument)?,
+            (None, Some(access)) => access,
+            (None, None) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidAccess,
+                    format!("{}: no access document: give ACCESS", self.connector),
+                ))
+            }
+        };
+        Ok((connector, access))
+    }
+}
+
+/// A connector by any name `run` takes, and the access of a connector object.
+fn load(runtime: &Runtime, reference: &str) -> Result<(Connector, Option<String>), Error> {
+    let path = std::path::Path::new(reference);
+    if red_wasm::reference::is_object_file(reference) && path.exists() {
+        return runtime.load_object(path);
+    }
+    Ok((runtime.load(reference)?, None))
 }
 
 pub fn main() -> i32 {
@@ -199,8 +249,7 @@ async fn run(command: Command) -> Result<(), Error> {
                 timeouts,
                 ..RuntimeOptions::default()
             })?;
-            let connector = runtime.load(&target.connector)?;
-            let access = read_access(&target.access)?;
+            let (connector, access) = target.resolve(&runtime)?;
             let observer = Arc::new(CliObserver::new(verbose, !no_progress));
             let options = TransferOptions {
                 allow_hosts: allow_host,
@@ -244,8 +293,7 @@ async fn run(command: Command) -> Result<(), Error> {
         }
         Command::Validate { target, send } => {
             let runtime = Runtime::new()?;
-            let connector = runtime.load(&target.connector)?;
-            let access = read_access(&target.access)?;
+            let (connector, access) = target.resolve(&runtime)?;
             let direction = if send {
                 Direction::Send
             } else {
@@ -256,7 +304,7 @@ async fn run(command: Command) -> Result<(), Error> {
             Ok(())
         }
         Command::Info { connector } => {
-            let info = Runtime::new()?.load(&connector)?.info().await?;
+            let info = load(&Runtime::new()?, &connector)?.0.info().await?;
             println!("name:        {}", info.name);
             println!("version:     {}", info.version);
             println!("description: {}", info.description);
@@ -266,6 +314,11 @@ async fn run(command: Command) -> Result<(), Error> {
             );
             Ok(())
         }
+        Command::InstallCommands {
+            dir,
+            component,
+            name,
+        } => install::install(&dir, component.zip(name)),
         Command::List => {
             let runtime = Runtime::new()?;
             for name in red_wasm::builtin_names() {
