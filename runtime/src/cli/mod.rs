@@ -168,6 +168,15 @@ impl ConnectorAndAccess {
         let access = match (&self.access, object_access) {
             (Some(argument), _) => read_access(argument)?,
             (None, Some(access)) => access,
+            (None, None) if !red_wasm::reference::is_object_file(&self.connector) => {
+                use clap::CommandFactory as _;
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::MissingRequiredArgument,
+                        "ACCESS is required unless CONNECTOR is a connector object file",
+                    )
+                    .exit()
+            }
             (None, None) => {
                 return Err(Error::new(
                     ErrorKind::InvalidAccess,
