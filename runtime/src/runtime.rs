@@ -95,7 +95,7 @@ impl Runtime {
                 components: ComponentCache::new(&engine, options.cache_dir),
                 engine,
                 linker,
-                clients: Arc::new(Clients::new(&options.timeouts)?),
+                clients: Arc::new(Clients::new(&options.timeouts)),
                 timeouts: options.timeouts,
                 ticking,
             }),

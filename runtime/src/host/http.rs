@@ -52,39 +52,45 @@ impl Default for Timeouts {
 /// The process's HTTP clients (connection pools): one that verifies certificates against
 /// the system roots and one for `disableSSLVerification`.
 pub struct Clients {
-    verifying: reqwest::Client,
-    insecure: reqwest::Client,
+    timeouts: Timeouts,
+    /// Made on first use: loading the system's root certificates costs milliseconds that a
+    /// validation or an SFTP transfer need not pay.
+    verifying: std::sync::OnceLock<reqwest::Client>,
+    insecure: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Clients {
-    pub fn new(timeouts: &Timeouts) -> Result<Self, Error> {
-        let build = |verify: bool| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(timeouts.connect)
-                .read_timeout(timeouts.idle)
-                .no_proxy()
-                .gzip(true)
-                .deflate(true)
-                .danger_accept_invalid_certs(!verify)
-                .user_agent(concat!("red-wasm/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .map_err(|e| {
-                    Error::internal(format!("cannot set up the HTTP client: {}", chain(&e)))
-                })
-        };
-        Ok(Clients {
-            verifying: build(true)?,
-            insecure: build(false)?,
-        })
+    pub fn new(timeouts: &Timeouts) -> Self {
+        Clients {
+            timeouts: timeouts.clone(),
+            verifying: std::sync::OnceLock::new(),
+            insecure: std::sync::OnceLock::new(),
+        }
     }
 
-    fn get(&self, verify_tls: bool) -> &reqwest::Client {
-        if verify_tls {
+    fn get(&self, verify_tls: bool) -> Result<&reqwest::Client, Error> {
+        let cell = if verify_tls {
             &self.verifying
         } else {
             &self.insecure
+        };
+        if let Some(client) = cell.get() {
+            return Ok(client);
         }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(self.timeouts.connect)
+            .read_timeout(self.timeouts.idle)
+            .no_proxy()
+            .gzip(true)
+            .deflate(true)
+            .danger_accept_invalid_certs(!verify_tls)
+            .user_agent(concat!("red-wasm/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| {
+                Error::internal(format!("cannot set up the HTTP client: {}", chain(&e)))
+            })?;
+        Ok(cell.get_or_init(|| client))
     }
 }
 
@@ -274,7 +280,7 @@ async fn execute(
         password: ctx.secrets.reveal(&c.password),
         scheme: c.scheme,
     });
-    let client = ctx.clients.get(request.verify_tls);
+    let client = ctx.clients.get(request.verify_tls)?;
     for _ in 0..=MAX_REDIRECTS {
         ctx.policy.check_url(&url)?;
         let hop = Hop {
