@@ -31,6 +31,11 @@ use crate::{Error, ErrorKind};
 /// Bytes per read or write call.
 const CHUNK: usize = 1024 * 1024;
 
+/// Bytes per read call when two sessions download halves in parallel: smaller reads keep the
+/// two sessions' pipelines fuller on two cores (1 GiB over loopback: 2.30 s with 128 KiB,
+/// 2.4 s with 256 KiB, 2.5-2.7 s with 1 MiB, 2.8-3.1 s with 2 MiB).
+const RANGE_READ: usize = 128 * 1024;
+
 /// Files at least this large are downloaded over two sessions, each fetching half.
 const PARALLEL_MIN: u64 = 64 * 1024 * 1024;
 
@@ -468,10 +473,10 @@ fn read_range(
     let network = |detail: String| Error::new(ErrorKind::Network, format!("{label}: {detail}"));
     file.seek(std::io::SeekFrom::Start(range.start))
         .map_err(|e| network(e.to_string()))?;
-    let mut buffer = vec![0u8; CHUNK];
+    let mut buffer = vec![0u8; RANGE_READ];
     let mut position = range.start;
     while position < range.end {
-        let want = (range.end - position).min(CHUNK as u64) as usize;
+        let want = (range.end - position).min(RANGE_READ as u64) as usize;
         let n = file
             .read(&mut buffer[..want])
             .map_err(|e| network(e.to_string()))?;
