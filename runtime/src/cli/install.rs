@@ -24,8 +24,6 @@ pub fn install(dir: &Path, custom: Option<(PathBuf, String)>) -> Result<(), Erro
                     format!("--name {name:?}: expected a command name"),
                 ));
             }
-            // Load it once now, so that a broken component is reported here, not by the agent.
-            Runtime::new()?.load_file(&component)?;
             vec![(name, component.display().to_string())]
         }
         None => COMMANDS
@@ -33,6 +31,12 @@ pub fn install(dir: &Path, custom: Option<(PathBuf, String)>) -> Result<(), Erro
             .map(|(command, builtin)| (command.to_string(), builtin.to_string()))
             .collect(),
     };
+    // Load each connector once now: a broken component is reported here rather than by the
+    // agent, and its compiled form goes into the cache, so that no launch compiles anything.
+    let runtime = Runtime::new()?;
+    for (_, connector) in &entries {
+        runtime.load(connector)?;
+    }
     for (command, connector) in entries {
         let file = dir.join(&command);
         let script = format!(
