@@ -9,10 +9,6 @@ use red_wasm_testkit::http::{pattern, HttpServer, PASSWORD, USER};
 use serde_json::json;
 use support::*;
 
-fn temp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
 // ---- receive -------------------------------------------------------------------------
 
 #[tokio::test]

@@ -10,10 +10,6 @@ use red_wasm_testkit::http::{pattern, HttpServer, PASSWORD, USER};
 use serde_json::json;
 use support::*;
 
-fn temp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
 #[test]
 fn connector_objects_of_both_eras_run_without_an_access_argument() {
     let server = HttpServer::start();

@@ -48,20 +48,13 @@ fn hostile() -> Connector {
         .expect("the hostile connector loads: it only uses the contract")
 }
 
-fn temp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
 async fn attack(
     attack: &str,
     extra: serde_json::Value,
     options: &TransferOptions,
     target: &std::path::Path,
 ) -> red_wasm::Result<red_wasm::Outcome> {
-    let mut access = json!({"attack": attack});
-    for (k, v) in extra.as_object().unwrap() {
-        access[k] = v.clone();
-    }
+    let access = merged(&json!({"attack": attack}), extra);
     hostile()
         .receive(
             &access.to_string(),

@@ -13,10 +13,6 @@ fn sshd() -> &'static Sshd {
     Sshd::shared()
 }
 
-fn temp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
 /// The seed-era access form (red-connector-ssh 0.2).
 fn seed_access(dir: &str, name: &str) -> Value {
     json!({"host": "127.0.0.1", "port": sshd().port(), "username": USER, "password": PASSWORD,

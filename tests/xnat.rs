@@ -31,21 +31,9 @@ fn server() -> XnatServer {
 }
 
 fn access(xnat: &XnatServer, fields: Value) -> Value {
-    let mut doc = json!({"baseUrl": xnat.base(), "project": "P1",
-                         "auth": {"username": USER, "password": PASSWORD}});
-    for (k, v) in fields.as_object().unwrap() {
-        doc[k] = v.clone();
-    }
-    doc
-}
-
-fn temp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
-/// Paths as the server saw them, with the server's base cut off.
-fn sequence(xnat: &XnatServer) -> Vec<String> {
-    xnat.sequence()
+    let base = json!({"baseUrl": xnat.base(), "project": "P1",
+                      "auth": {"username": USER, "password": PASSWORD}});
+    merged(&base, fields)
 }
 
 #[tokio::test]
@@ -129,7 +117,7 @@ async fn labels_are_percent_encoded_and_resolved() {
         .unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), b"encoded");
     assert_eq!(
-        sequence(&xnat)[0],
+        xnat.sequence()[0],
         "GET /REST/projects/P1/subjects/sub%2001/experiments/MR%20%231/assessors/qc%2F1/resources/QC%20%C3%A4/files/report%20%231.pdf"
     );
 }
@@ -148,7 +136,7 @@ async fn a_wrong_password_is_an_auth_error_and_opens_no_session() {
     assert!(err.message.contains("401"), "{}", err.message);
     assert!(!err.message.contains("wrong-xnat-pass"));
     assert_eq!(xnat.sessions_opened(), 0);
-    assert_eq!(sequence(&xnat).len(), 1, "no logout without a session");
+    assert_eq!(xnat.sequence().len(), 1, "no logout without a session");
     assert!(listing(dir.path()).is_empty());
 }
 
@@ -168,7 +156,7 @@ async fn a_missing_file_or_project_is_not_found_and_still_logs_out() {
         assert_eq!(err.kind, ErrorKind::NotFound, "{fields}: {err}");
         assert!(err.message.contains("404"), "{}", err.message);
         assert!(listing(dir.path()).is_empty());
-        assert_eq!(sequence(&xnat).last().unwrap(), "DELETE /data/JSESSION");
+        assert_eq!(xnat.sequence().last().unwrap(), "DELETE /data/JSESSION");
         assert_eq!(xnat.live_sessions(), 0);
     }
 }
@@ -231,14 +219,11 @@ async fn a_failed_logout_is_a_warning_that_hides_nothing() {
 }
 
 fn upload_access(xnat: &XnatServer, fields: Value) -> Value {
-    let mut doc = access(
+    let base = access(
         xnat,
         json!({"subject": "S_ID", "session": "E_ID", "file": "out.csv"}),
     );
-    for (k, v) in fields.as_object().unwrap() {
-        doc[k] = v.clone();
-    }
-    doc
+    merged(&base, fields)
 }
 
 fn source(dir: &tempfile::TempDir, bytes: &[u8]) -> std::path::PathBuf {
@@ -262,7 +247,7 @@ async fn send_into_a_new_container_without_and_with_xsi_type() {
     .await
     .unwrap();
     assert_eq!(
-        sequence(&xnat),
+        xnat.sequence(),
         [
             format!("GET {E}/scans?format=json"),
             format!("PUT {E}/scans/7"),
@@ -289,7 +274,7 @@ async fn send_into_a_new_container_without_and_with_xsi_type() {
         .await
         .unwrap();
     assert_eq!(
-        sequence(&xnat)[5..],
+        xnat.sequence()[5..],
         [
             format!("GET {E}/reconstructions?format=json"),
             format!("PUT {E}/reconstructions/R9?xsiType=xnat%3AreconstructedImageData"),
@@ -314,7 +299,7 @@ async fn send_into_an_existing_container_by_label_with_a_matching_xsi_type() {
         .await
         .unwrap();
     assert_eq!(
-        sequence(&xnat),
+        xnat.sequence(),
         [
             format!("GET {E}/assessors?format=json"),
             format!("GET {E}/assessors/qc%2F1/resources?format=json"),
@@ -345,7 +330,7 @@ async fn a_mismatching_xsi_type_is_a_conflict_and_changes_nothing() {
         err.message
     );
     assert_eq!(
-        sequence(&xnat),
+        xnat.sequence(),
         [
             format!("GET {E}/scans?format=json"),
             "DELETE /data/JSESSION".to_owned()
@@ -375,7 +360,7 @@ async fn an_existing_file_is_a_conflict_unless_overwrite_is_set() {
         err.message
     );
     assert_eq!(
-        sequence(&xnat),
+        xnat.sequence(),
         [
             format!("GET {E}/scans?format=json"),
             format!("GET {E}/scans/1/resources?format=json"),
@@ -391,7 +376,7 @@ async fn an_existing_file_is_a_conflict_unless_overwrite_is_set() {
         .await
         .unwrap();
     assert_eq!(
-        sequence(&xnat)[4..],
+        xnat.sequence()[4..],
         [
             format!("GET {E}/scans?format=json"),
             format!("GET {E}/scans/1/resources?format=json"),
@@ -415,7 +400,7 @@ async fn send_with_a_wrong_password_changes_nothing() {
     let err = send("xnat", doc, &file).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Auth);
     assert!(xnat.container(EXPERIMENT, "scans", "8").is_none());
-    assert_eq!(sequence(&xnat).len(), 1);
+    assert_eq!(xnat.sequence().len(), 1);
 }
 
 #[tokio::test]
@@ -423,13 +408,7 @@ async fn validation_of_the_receive_and_send_forms() {
     let xnat_connector = connector("xnat");
     let base = json!({"baseUrl": "https://xnat.example.org", "project": "P",
                       "auth": {"username": "u", "password": "p"}, "resource": "R", "file": "f"});
-    let with = |fields: Value| {
-        let mut doc = base.clone();
-        for (k, v) in fields.as_object().unwrap() {
-            doc[k] = v.clone();
-        }
-        doc.to_string()
-    };
+    let with = |fields: Value| merged(&base, fields).to_string();
     for ok in [
         with(json!({"subject": "S", "session": "E", "containerType": "scans", "container": "1"})),
         with(json!({"subject": "S", "session": "E"})),

@@ -92,3 +92,17 @@ pub fn listing(dir: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A fresh temporary folder, removed on drop.
+pub fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+/// `base` with the fields of `fields` set (replacing those it had).
+pub fn merged(base: &serde_json::Value, fields: serde_json::Value) -> serde_json::Value {
+    let mut doc = base.clone();
+    for (key, value) in fields.as_object().expect("an object of fields") {
+        doc[key] = value.clone();
+    }
+    doc
+}
