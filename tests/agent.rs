@@ -113,21 +113,19 @@ fn http_in_and_out_with_basic_auth_size_and_checksum() {
     server.put_file("in.dat", &data);
     let reference = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(reference.path(), &data).unwrap();
+    // The same input, with basic auth, for an agent's work folder.
+    let protected = |agent: &Agent| {
+        let access = json!({"url": server.url("/basic/in.dat"),
+                            "auth": {"username": USER, "password": PASSWORD}});
+        input(agent, "in.dat", "red-connector-http", access)
+    };
     let agent = Agent::new();
-    let mut infile = input(
-        &agent,
-        "in.dat",
-        "red-connector-http",
-        json!({
-            "url": server.url("/basic/in.dat"),
-            "auth": {"username": USER, "password": PASSWORD}
-        }),
-    );
+    let mut infile = protected(&agent);
     infile["size"] = json!(data.len());
     infile["checksum"] = json!(sha1(reference.path()));
     let put = json!({"command": "red-connector-http",
                      "access": {"url": server.url("/files/result.dat"), "method": "PUT"}});
-    let (result, everything) = agent.run(&copy_red(infile.clone(), put.clone()));
+    let (result, everything) = agent.run(&copy_red(infile, put.clone()));
     assert_succeeded(&result, &everything);
     assert_eq!(
         server.file("result.dat").unwrap(),
@@ -141,15 +139,7 @@ fn http_in_and_out_with_basic_auth_size_and_checksum() {
 
     // A checksum that does not match fails the run before the command.
     let agent = Agent::new();
-    let mut infile = input(
-        &agent,
-        "in.dat",
-        "red-connector-http",
-        json!({
-            "url": server.url("/basic/in.dat"),
-            "auth": {"username": USER, "password": PASSWORD}
-        }),
-    );
+    let mut infile = protected(&agent);
     infile["checksum"] = json!("sha1$0000000000000000000000000000000000000000");
     let (result, everything) = agent.run(&copy_red(infile, put));
     assert_eq!(result["state"], "failed", "{everything}");
