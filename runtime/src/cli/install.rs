@@ -6,8 +6,13 @@ use std::path::{Path, PathBuf};
 use red_wasm::reference::COMMANDS;
 use red_wasm::{Error, ErrorKind, Runtime};
 
-/// Writes the built-in commands into `dir`, or one command for a custom component.
-pub fn install(dir: &Path, custom: Option<(PathBuf, String)>) -> Result<(), Error> {
+/// Writes the built-in commands into `dir`, or one command for a custom component; returns
+/// the files written (and prints them unless `quiet`).
+pub fn install(
+    dir: &Path,
+    custom: Option<(PathBuf, String)>,
+    quiet: bool,
+) -> Result<Vec<String>, Error> {
     let io = |what: String| move |e: std::io::Error| Error::local_io(&what, &e);
     let exe = std::env::current_exe()
         .and_then(|p| p.canonicalize())
@@ -37,6 +42,7 @@ pub fn install(dir: &Path, custom: Option<(PathBuf, String)>) -> Result<(), Erro
     for (_, connector) in &entries {
         runtime.load(connector)?;
     }
+    let mut written = Vec::new();
     for (command, connector) in entries {
         let file = dir.join(&command);
         let script = format!(
@@ -48,9 +54,12 @@ pub fn install(dir: &Path, custom: Option<(PathBuf, String)>) -> Result<(), Erro
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
             .map_err(io(format!("writing {}", file.display())))?;
-        println!("{}", file.display());
+        if !quiet {
+            println!("{}", file.display());
+        }
+        written.push(file.display().to_string());
     }
-    Ok(())
+    Ok(written)
 }
 
 /// `text` as one single-quoted shell word.

@@ -3,6 +3,7 @@
 pub mod cli1;
 mod display;
 mod install;
+mod report;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ const EXIT_USAGE: i32 = 2;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Print a JSON result document on standard output (see the README for its schema)
+    #[arg(long, global = true)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -141,6 +145,9 @@ struct RunArgs {
     /// Give up when no byte arrives for SECONDS (default 1000)
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     idle_timeout: Option<Duration>,
+    /// With --json: print newline-delimited JSON events (progress, log, then the result)
+    #[arg(long, requires = "json")]
+    events: bool,
     /// Print the connector's info messages
     #[arg(short, long)]
     verbose: bool,
@@ -218,16 +225,42 @@ pub fn main() -> i32 {
             return ErrorKind::Internal.exit_code().into();
         }
     };
-    match tokio.block_on(run(cli.command)) {
-        Ok(()) => 0,
+    let json = cli.json;
+    let events = matches!(&cli.command, Command::Run(args) if args.events);
+    let name = cli.command.name();
+    match tokio.block_on(run(cli.command, json)) {
+        Ok(fields) => {
+            if json {
+                report::print(report::success(name, fields), events);
+            }
+            0
+        }
         Err(e) => {
-            eprintln!("red-wasm: {}: {}", e.kind, e.message.replace('\n', "\n  "));
+            if json {
+                report::print(report::failure(name, &e), events);
+            } else {
+                eprintln!("red-wasm: {}: {}", e.kind, e.message.replace('\n', "\n  "));
+            }
             e.kind.exit_code().into()
         }
     }
 }
 
-async fn run(command: Command) -> Result<(), Error> {
+impl Command {
+    /// The subcommand's name, as result documents give it.
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::Validate { .. } => "validate",
+            Command::Info { .. } => "info",
+            Command::InstallCommands { .. } => "install-commands",
+            Command::List => "list",
+        }
+    }
+}
+
+/// Runs a command; returns the fields of its result document (printed only with --json).
+async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
     match command {
         Command::Run(args) => {
             let RunArgs {
@@ -246,9 +279,19 @@ async fn run(command: Command) -> Result<(), Error> {
                 ssh_known_hosts,
                 connect_timeout,
                 idle_timeout,
+                events,
                 verbose,
                 no_progress,
             } = *args;
+            if json && output.is_none() && send.is_none() {
+                use clap::CommandFactory as _;
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        "--json needs -o FILE or --send FILE: standard output carries the result",
+                    )
+                    .exit()
+            }
             let defaults = Timeouts::default();
             let timeouts = Timeouts {
                 connect: connect_timeout.unwrap_or(defaults.connect),
@@ -259,7 +302,12 @@ async fn run(command: Command) -> Result<(), Error> {
                 ..RuntimeOptions::default()
             })?;
             let (connector, access) = target.resolve(&runtime)?;
-            let observer = Arc::new(CliObserver::new(verbose, !no_progress));
+            let cli_observer = Arc::new(CliObserver::new(verbose, !no_progress && !json));
+            let observer: Arc<dyn red_wasm::Observer> = if events {
+                Arc::new(report::Events::new())
+            } else {
+                cli_observer.clone()
+            };
             let options = TransferOptions {
                 allow_hosts: allow_host,
                 allow_derived_hosts: !deny_derived_hosts,
@@ -283,6 +331,7 @@ async fn run(command: Command) -> Result<(), Error> {
                 },
                 observer: observer.clone(),
             };
+            let direction = if send.is_some() { "send" } else { "receive" };
             let result = match send {
                 Some(file) => connector.send(&access, &file, &options).await,
                 None => {
@@ -290,7 +339,7 @@ async fn run(command: Command) -> Result<(), Error> {
                     connector.receive(&access, target, &options).await
                 }
             };
-            observer.finish();
+            cli_observer.finish();
             let outcome = result?;
             if verbose {
                 eprintln!(
@@ -298,7 +347,12 @@ async fn run(command: Command) -> Result<(), Error> {
                     outcome.bytes, outcome.duration
                 );
             }
-            Ok(())
+            Ok(serde_json::json!({
+                "connector": connector.label(),
+                "direction": direction,
+                "bytes": outcome.bytes,
+                "duration_ms": outcome.duration.as_secs_f64() * 1000.0,
+            }))
         }
         Command::Validate { target, send } => {
             let runtime = Runtime::new()?;
@@ -309,32 +363,42 @@ async fn run(command: Command) -> Result<(), Error> {
                 Direction::Receive
             };
             connector.validate(direction, &access).await?;
-            println!("valid");
-            Ok(())
+            if !json {
+                println!("valid");
+            }
+            let direction = if send { "send" } else { "receive" };
+            Ok(serde_json::json!({"connector": connector.label(), "direction": direction}))
         }
         Command::Info { connector } => {
             let info = load(&Runtime::new()?, &connector)?.0.info().await?;
-            println!("name:        {}", info.name);
-            println!("version:     {}", info.version);
-            println!("description: {}", info.description);
-            println!(
-                "access schema:\n{}",
-                serde_json::to_string_pretty(&info.access_schema).unwrap_or_default()
-            );
-            Ok(())
+            if !json {
+                println!("name:        {}", info.name);
+                println!("version:     {}", info.version);
+                println!("description: {}", info.description);
+                println!(
+                    "access schema:\n{}",
+                    serde_json::to_string_pretty(&info.access_schema).unwrap_or_default()
+                );
+            }
+            Ok(serde_json::json!({"info": info}))
         }
         Command::InstallCommands {
             dir,
             component,
             name,
-        } => install::install(&dir, component.zip(name)),
+        } => install::install(&dir, component.zip(name), json)
+            .map(|commands| serde_json::json!({"commands": commands})),
         Command::List => {
             let runtime = Runtime::new()?;
+            let mut connectors = Vec::new();
             for name in red_wasm::builtin_names() {
                 let info = runtime.builtin(name)?.info().await?;
-                println!("{name:<16} {}", info.description);
+                if !json {
+                    println!("{name:<16} {}", info.description);
+                }
+                connectors.push(serde_json::json!({"name": name, "description": info.description}));
             }
-            Ok(())
+            Ok(serde_json::json!({"connectors": connectors}))
         }
     }
 }
