@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio_util::sync::CancellationToken;
 use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::{exports, ConnectorComponentPre, WitError};
@@ -50,6 +51,9 @@ pub struct TransferOptions {
     pub limits: Limits,
     /// Receives log lines and progress (with secrets masked).
     pub observer: Arc<dyn Observer>,
+    /// Cancels the transfer when triggered: the connector stops, host I/O is dropped, and a
+    /// receive leaves no file. (Dropping the transfer's future does the same.)
+    pub cancel: Option<CancellationToken>,
 }
 
 impl Default for TransferOptions {
@@ -61,6 +65,7 @@ impl Default for TransferOptions {
             secret_fields: Vec::new(),
             limits: Limits::default(),
             observer: Arc::new(Silent),
+            cancel: None,
         }
     }
 }
@@ -308,13 +313,26 @@ impl Connector {
             wasmtime::Result::Ok(result)
         };
         // The deadline also bounds host I/O that the guest waits on, which the epoch cannot
-        // interrupt: past it, the whole call is dropped.
-        let outcome = match limits.timeout {
-            Some(limit) => match tokio::time::timeout(limit, work).await {
-                Ok(outcome) => outcome,
-                Err(_) => return Err(meter.reach(time_limit(limit))),
-            },
-            None => work.await,
+        // interrupt: past it (or on cancellation) the whole call is dropped.
+        let deadline = async {
+            match limits.timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        let cancelled = async {
+            match &options.cancel {
+                Some(token) => token.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = work => outcome,
+            () = deadline => return Err(meter.reach(time_limit(limits.timeout.unwrap_or_default()))),
+            () = cancelled => return Err(Error::new(
+                crate::ErrorKind::Denied,
+                format!("the transfer with {} was cancelled", self.label),
+            )),
         };
         let mask = |e: Error| Error::new(e.kind, secrets.redact(&e.message));
         if let Some(reached) = meter.reached() {

@@ -40,6 +40,7 @@ pub use observer::{LogLevel, Observer, Silent};
 pub use policy::{HostKeyCheck, HostRule, Policy};
 pub use runtime::{Runtime, RuntimeOptions};
 pub use secrets::DEFAULT_SECRET_FIELDS;
+pub use tokio_util::sync::CancellationToken;
 
 /// The names of the connectors built into red-wasm.
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {

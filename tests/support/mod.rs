@@ -106,3 +106,31 @@ pub fn merged(base: &serde_json::Value, fields: serde_json::Value) -> serde_json
     }
     doc
 }
+
+/// Builds tests/hostile once per test process and returns its output folder.
+pub fn hostile_dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/hostile");
+        let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("hostile");
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "wasm32-wasip2",
+            ])
+            .arg("--manifest-path")
+            .arg(root.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .status()
+            .expect("run cargo for tests/hostile");
+        assert!(status.success(), "building tests/hostile failed");
+        target.join("wasm32-wasip2/release")
+    })
+}

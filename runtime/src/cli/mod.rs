@@ -330,6 +330,7 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                     (None, true) => HostKeyCheck::AcceptAny,
                 },
                 observer: observer.clone(),
+                cancel: Some(cancel_on_interrupt()),
             };
             let direction = if send.is_some() { "send" } else { "receive" };
             let result = match send {
@@ -401,6 +402,18 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
             Ok(serde_json::json!({"connectors": connectors}))
         }
     }
+}
+
+/// A token that Ctrl-C (SIGINT) triggers, so that an interrupted receive leaves no file.
+fn cancel_on_interrupt() -> red_wasm::CancellationToken {
+    let token = red_wasm::CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            trigger.cancel();
+        }
+    });
+    token
 }
 
 fn parse_seconds(value: &str) -> Result<Duration, String> {
