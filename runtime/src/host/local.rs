@@ -60,9 +60,12 @@ impl Output {
                 )
             })?
             .to_string_lossy();
+        // The file gets the usual permissions (0666 less the umask), as any download would,
+        // not the temporary file's private 0600.
         let temp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".part")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(|e| {
                 Error::local_io(format!("cannot create a file in {}", dir.display()), &e)
