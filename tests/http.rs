@@ -32,6 +32,13 @@ async fn receive_streams_the_body_into_the_file() {
         ["data.bin"],
         "no temporary file remains"
     );
+    // The file has the permissions any new file gets here (0666 less the umask).
+    use std::os::unix::fs::PermissionsExt as _;
+    let reference = dir.path().join("reference");
+    std::fs::File::create(&reference).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&target), mode(&reference));
+    std::fs::remove_file(&reference).unwrap();
     let seen = server.seen();
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].method, "GET");
