@@ -173,7 +173,24 @@ impl Connector {
         })
     }
 
-    /// Checks `access` for a transfer in `direction`, without network traffic.
+    /// Checks `access` for a transfer in `direction`, without network traffic. The error lists
+    /// every problem with its JSON path.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> red_wasm::Result<()> {
+    /// use red_wasm::{Direction, ErrorKind, Runtime};
+    ///
+    /// let http = Runtime::new()?.load("http")?;
+    /// http.validate(Direction::Receive, r#"{"url": "https://example.org/a.csv"}"#).await?;
+    /// let error = http
+    ///     .validate(Direction::Send, r#"{"url": "ftp://example.org", "method": "PATCH"}"#)
+    ///     .await
+    ///     .unwrap_err();
+    /// assert_eq!(error.kind, ErrorKind::InvalidAccess);
+    /// assert!(error.message.contains("/url:") && error.message.contains("/method:"));
+    /// # Ok(()) }
+    /// ```
     pub async fn validate(&self, direction: Direction, access: &str) -> Result<()> {
         let options = TransferOptions::default();
         let call = Call::Validate(direction);
@@ -209,6 +226,21 @@ impl Connector {
     }
 
     /// Sends the file at `source`. The file is checked before anything goes on the network.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> red_wasm::Result<()> {
+    /// use red_wasm::{Runtime, TransferOptions};
+    ///
+    /// let file = tempfile::NamedTempFile::new().unwrap();
+    /// std::fs::write(file.path(), b"results").unwrap();
+    /// // http-mock-send accepts a send and moves nothing (RED's HttpMockSend).
+    /// let mock = Runtime::new()?.load("http-mock-send")?;
+    /// let access = r#"{"url": "https://example.org/upload", "method": "PUT"}"#;
+    /// let outcome = mock.send(access, file.path(), &TransferOptions::default()).await?;
+    /// assert_eq!(outcome.bytes, 7);
+    /// # Ok(()) }
+    /// ```
     pub async fn send(
         &self,
         access: &str,
