@@ -74,6 +74,8 @@ const RECORDED_BODY: usize = 1 << 20;
 #[derive(Default)]
 struct State {
     router: Option<Arc<Router>>,
+    /// Stop recording requests (long benchmarks would otherwise grow the record).
+    unrecorded: AtomicBool,
     files: Mutex<HashMap<String, Vec<u8>>>,
     seen: Mutex<Vec<Seen>>,
     sunk: AtomicU64,
@@ -199,6 +201,11 @@ impl HttpServer {
         self.state.seen.lock().unwrap().clone()
     }
 
+    /// Stops keeping requests for [`HttpServer::seen`] (for benchmarks that make many).
+    pub fn stop_recording(&self) {
+        self.state.unrecorded.store(true, Ordering::Relaxed);
+    }
+
     /// Bytes read by the `/sink/` routes.
     pub fn sunk(&self) -> u64 {
         self.state.sunk.load(Ordering::SeqCst)
@@ -236,7 +243,9 @@ fn serve<S: Read + Write>(stream: S, state: &State) {
         };
         let mut recorded = seen.clone_head();
         recorded.body = seen.body[..seen.body.len().min(RECORDED_BODY)].to_vec();
-        state.seen.lock().unwrap().push(recorded);
+        if !state.unrecorded.load(Ordering::Relaxed) {
+            state.seen.lock().unwrap().push(recorded);
+        }
         let keep_alive = !seen
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
