@@ -34,21 +34,6 @@ async fn attack(
         .await
 }
 
-/// After any attack, an honest transfer in the same process still works.
-async fn still_works() {
-    let server = HttpServer::start();
-    server.put_file("ok", b"fine");
-    let dir = temp();
-    receive(
-        "http",
-        json!({"url": server.url("/files/ok")}),
-        &dir.path().join("ok"),
-    )
-    .await
-    .unwrap();
-    assert_eq!(std::fs::read(dir.path().join("ok")).unwrap(), b"fine");
-}
-
 #[tokio::test]
 async fn no_filesystem() {
     let dir = temp();

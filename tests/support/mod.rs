@@ -134,3 +134,15 @@ pub fn hostile_dir() -> &'static PathBuf {
         target.join("wasm32-wasip2/release")
     })
 }
+
+/// After an attack or a failure, an honest transfer on the shared runtime still works.
+pub async fn still_works() {
+    let server = red_wasm_testkit::http::HttpServer::start();
+    server.put_file("ok", b"fine");
+    let dir = temp();
+    let access = serde_json::json!({"url": server.url("/files/ok")});
+    receive("http", access, &dir.path().join("ok"))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(dir.path().join("ok")).unwrap(), b"fine");
+}
