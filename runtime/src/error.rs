@@ -92,5 +92,12 @@ impl Error {
     }
 }
 
+/// A connector handed the host a handle that is not (or no longer) in its resource table.
+impl From<wasmtime::component::ResourceTableError> for Error {
+    fn from(error: wasmtime::component::ResourceTableError) -> Self {
+        Error::internal(error.to_string())
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

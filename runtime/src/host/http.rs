@@ -172,9 +172,7 @@ impl Host for HostState {
             Body::Empty => Payload::Empty,
             Body::Bytes(bytes) => Payload::Bytes(bytes.into()),
             Body::FromSource(source) => {
-                self.table
-                    .get(&source)
-                    .map_err(|e| Error::internal(e.to_string()))?;
+                self.table.get(&source)?;
                 let input = self.transfer.input.clone();
                 Payload::File(
                     input.ok_or_else(|| Error::internal("this transfer has no local source"))?,
@@ -184,7 +182,7 @@ impl Host for HostState {
         let response = execute(&self.transfer, request, payload).await?;
         self.table
             .push(ResponseHandle::new(response))
-            .map_err(|e| Error::internal(e.to_string()))
+            .map_err(Error::from)
     }
 }
 
@@ -213,10 +211,7 @@ impl HostResponse for HostState {
         response: Resource<ResponseHandle>,
         max: u32,
     ) -> Result<Vec<u8>, Error> {
-        let handle = self
-            .table
-            .get_mut(&response)
-            .map_err(|e| Error::internal(e.to_string()))?;
+        let handle = self.table.get_mut(&response)?;
         let Some(mut chunk) = handle.next_chunk().await? else {
             return Ok(Vec::new());
         };
@@ -233,22 +228,12 @@ impl HostResponse for HostState {
         let HostState {
             table, transfer, ..
         } = self;
-        table
-            .get(&target)
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let handle = table
-            .get_mut(&response)
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let output = transfer
-            .output
-            .as_mut()
-            .ok_or_else(|| Error::internal("this transfer has no output"))?;
+        table.get(&target)?;
+        let handle = table.get_mut(&response)?;
         let mut copied = 0u64;
         while let Some(chunk) = handle.next_chunk().await? {
-            transfer.meter.bytes(chunk.len() as u64)?;
-            output.write_all(&chunk)?;
+            transfer.append(&chunk, handle.total)?;
             copied += chunk.len() as u64;
-            transfer.observer.progress(output.written(), handle.total);
         }
         Ok(copied)
     }

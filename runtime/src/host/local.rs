@@ -203,15 +203,7 @@ impl Host for HostState {}
 
 impl HostSink for HostState {
     async fn write(&mut self, _sink: Resource<SinkHandle>, bytes: Vec<u8>) -> Result<(), Error> {
-        let ctx = &mut self.transfer;
-        let output = ctx
-            .output
-            .as_mut()
-            .ok_or_else(|| Error::internal("this transfer has no output"))?;
-        ctx.meter.bytes(bytes.len() as u64)?;
-        output.write_all(&bytes)?;
-        ctx.observer.progress(output.written(), None);
-        Ok(())
+        self.transfer.append(&bytes, None)
     }
 
     async fn drop(&mut self, sink: Resource<SinkHandle>) -> wasmtime::Result<()> {
@@ -222,10 +214,7 @@ impl HostSink for HostState {
 
 impl HostSource for HostState {
     async fn read(&mut self, source: Resource<SourceHandle>, max: u32) -> Result<Vec<u8>, Error> {
-        let handle = self
-            .table
-            .get_mut(&source)
-            .map_err(|e| Error::internal(e.to_string()))?;
+        let handle = self.table.get_mut(&source)?;
         let mut buffer = vec![0; max.min(MAX_READ) as usize];
         let n = handle.file.read(&mut buffer).map_err(|e| {
             let path = self

@@ -99,6 +99,21 @@ impl HostState {
     }
 }
 
+impl TransferCtx {
+    /// Appends `bytes` to the receive's output: counted against the byte limit, then written,
+    /// then reported as progress (of `total`, when known).
+    pub fn append(&mut self, bytes: &[u8], total: Option<u64>) -> Result<(), crate::Error> {
+        let output = self
+            .output
+            .as_mut()
+            .ok_or_else(|| crate::Error::internal("this transfer has no output"))?;
+        self.meter.bytes(bytes.len() as u64)?;
+        output.write_all(bytes)?;
+        self.observer.progress(output.written(), total);
+        Ok(())
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

@@ -81,10 +81,7 @@ impl HostState {
         &self,
         session: &Resource<SessionHandle>,
     ) -> Result<(Arc<Mutex<Connection>>, Arc<Dial>), Error> {
-        let handle = self
-            .table
-            .get(session)
-            .map_err(|e| Error::internal(e.to_string()))?;
+        let handle = self.table.get(session)?;
         Ok((handle.conn.clone(), handle.dial.clone()))
     }
 }
@@ -120,7 +117,7 @@ impl HostSession for HostState {
                 conn: Arc::new(Mutex::new(conn)),
                 dial,
             })
-            .map_err(|e| Error::internal(e.to_string()))
+            .map_err(Error::from)
     }
 
     async fn download(
@@ -129,9 +126,7 @@ impl HostSession for HostState {
         path: String,
         target: Resource<Sink>,
     ) -> Result<u64, Error> {
-        self.table
-            .get(&target)
-            .map_err(|e| Error::internal(e.to_string()))?;
+        self.table.get(&target)?;
         let (conn, dial) = self.sftp_session(&session)?;
         let ctx = &mut self.transfer;
         let mut output = ctx
@@ -168,9 +163,7 @@ impl HostSession for HostState {
         source: Resource<Source>,
         make_dirs: bool,
     ) -> Result<u64, Error> {
-        self.table
-            .get(&source)
-            .map_err(|e| Error::internal(e.to_string()))?;
+        self.table.get(&source)?;
         let (conn, dial) = self.sftp_session(&session)?;
         let input = self
             .transfer
