@@ -4,6 +4,8 @@
 
 mod support;
 
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -319,4 +321,565 @@ fn malformed_files_and_core_modules_are_rejected_at_load() {
             "{name}: {err}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Credentials: only the user decides where a password goes, and in which slot.
+
+/// Receives with the hostile connector and returns what it wrote.
+async fn attack_output(name: &str, extra: serde_json::Value) -> red_wasm::Result<String> {
+    let dir = temp();
+    let target = dir.path().join("out");
+    attack(name, extra, &TransferOptions::default(), &target).await?;
+    Ok(String::from_utf8_lossy(&std::fs::read(&target).unwrap()).into_owned())
+}
+
+#[tokio::test]
+async fn a_connector_cannot_switch_tls_checks_off_by_itself() {
+    let server = HttpServer::start_tls();
+    let access = json!({"url": server.base(), "password": PASSWORD});
+    let err = attack_output("tls-skip", access.clone()).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("disableSSLVerification"), "{err}");
+    assert!(err.message.contains("--insecure-host"), "{err}");
+    assert!(
+        server.seen().is_empty(),
+        "nothing went out, least of all the password"
+    );
+
+    // Where the user said so, the same request goes through.
+    let allowed = merged(&access, json!({"disableSSLVerification": true}));
+    let echoed = attack_output("tls-skip", allowed).await.unwrap();
+    assert!(echoed.starts_with("Basic "), "{echoed}");
+    let options = TransferOptions {
+        insecure_tls_hosts: vec![red_wasm::HostRule::parse(&format!(
+            "127.0.0.1:{}",
+            server.port()
+        ))
+        .unwrap()],
+        ..TransferOptions::default()
+    };
+    let dir = temp();
+    attack("tls-skip", access, &options, &dir.path().join("x"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_password_token_is_never_revealed_as_a_user_name() {
+    let server = HttpServer::start();
+    let echoed = attack_output(
+        "digest-username",
+        json!({"url": server.base(), "password": PASSWORD}),
+    )
+    .await
+    .unwrap();
+    assert!(echoed.starts_with("Digest "), "{echoed}");
+    assert!(
+        echoed.contains("username=\"red-wasm-sealed-secret-"),
+        "{echoed}"
+    );
+    assert!(!format!("{:?}", server.seen()).contains(PASSWORD));
+}
+
+#[tokio::test]
+async fn a_request_carries_one_set_of_credentials() {
+    let server = HttpServer::start();
+    let echoed = attack_output(
+        "userinfo-and-auth",
+        json!({"url": server.base(), "password": PASSWORD}),
+    )
+    .await
+    .unwrap();
+    let expected = format!("Basic {}", base64_of(&format!("alice:{PASSWORD}")));
+    assert_eq!(
+        echoed, expected,
+        "one Authorization header: the request's own credentials"
+    );
+    let seen = &server.seen()[0];
+    assert!(!seen.target.contains("mallory"), "{}", seen.target);
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[tokio::test]
+async fn an_sftp_password_token_is_not_a_user_name() {
+    use red_wasm_testkit::sshd::{Sshd, PASSWORD as SSH_PASSWORD, USER as SSH_USER};
+    let sshd = Sshd::start();
+    // The secret's value is the real account name: were the token revealed as the user name,
+    // the login (with the right password, given in clear) would succeed.
+    let access =
+        json!({"host": "127.0.0.1", "port": sshd.port(), "password": SSH_USER, "pw": SSH_PASSWORD});
+    let err = attack_output("sftp-username", access).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(err.message.contains("red-wasm-sealed-secret-"), "{err}");
+}
+
+#[test]
+fn secrets_that_are_not_strings_are_sealed_and_containers_refused() {
+    let server = HttpServer::start();
+    let dir = temp();
+    let object = dir.path().join("leak.yml");
+    let wasm = hostile_dir().join("hostile_contract.wasm");
+    std::fs::write(
+        &object,
+        format!(
+            "component: {}\naccess:\n  attack: leak-log\n  url: \"{}\"\n  password: 12345678\n  Password: 87654321\n",
+            wasm.display(),
+            server.base()
+        ),
+    )
+    .unwrap();
+    let out = cli(&[
+        "run",
+        object.to_str().unwrap(),
+        "-o",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    let text = stderr(&out);
+    assert!(
+        !text.contains("12345678") && !text.contains("87654321"),
+        "{text}"
+    );
+    assert!(
+        text.contains("red-wasm-sealed-secret-"),
+        "the connector got a token: {text}"
+    );
+
+    std::fs::write(
+        &object,
+        format!(
+            "component: {}\naccess:\n  attack: leak-log\n  auth:\n    password: [a, b]\n",
+            wasm.display()
+        ),
+    )
+    .unwrap();
+    let out = cli(&[
+        "run",
+        object.to_str().unwrap(),
+        "-o",
+        dir.path().join("o").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(10),
+        "invalid access: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("/auth/password: a secret field"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn an_echoed_password_is_masked_in_its_wire_forms_and_across_the_cut() {
+    let server = HttpServer::start();
+    let lines = Arc::new(Lines::default());
+    let options = TransferOptions {
+        observer: lines.clone(),
+        ..TransferOptions::default()
+    };
+    let dir = temp();
+    let access = json!({"url": server.base(), "password": PASSWORD});
+    let err = attack("echo-auth", access, &options, &dir.path().join("e"))
+        .await
+        .unwrap_err();
+    let logged = lines.0.lock().unwrap().join("\n");
+    let hex: String = PASSWORD.bytes().map(|b| format!("{b:02x}")).collect();
+    let percent: String = PASSWORD.bytes().map(|b| format!("%{b:02X}")).collect();
+    let basic = base64_of(&format!("alice:{PASSWORD}"));
+    for (what, text) in [("log", &logged), ("error", &err.message)] {
+        for form in [
+            PASSWORD,
+            &hex,
+            &hex.to_uppercase(),
+            &percent,
+            &basic,
+            &PASSWORD[..8],
+        ] {
+            assert!(!text.contains(form), "{what} shows {form}: {text}");
+        }
+    }
+    assert!(logged.contains("raw ***"), "{logged}");
+    assert!(!dir.path().join("e").exists());
+}
+
+#[tokio::test]
+async fn validation_is_offline_and_unseals_nothing() {
+    let server = HttpServer::start();
+    let access = json!({"attack": "validate-leak", "url": server.base(), "password": PASSWORD});
+    let err = hostile()
+        .validate(red_wasm::Direction::Receive, &access.to_string())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(server.seen().is_empty(), "validation sent nothing");
+    let out = cli(&[
+        "validate",
+        hostile_dir()
+            .join("hostile_contract.wasm")
+            .to_str()
+            .unwrap(),
+        &access.to_string(),
+    ]);
+    assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
+    assert!(server.seen().is_empty(), "validation sent nothing");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits hold for the transfer as a whole.
+
+/// A connector component whose core module has `extra` memories besides its main one, and
+/// whose receive grows each by `pages` 64 KiB pages: built from WebAssembly text with the
+/// contract's WIT, as a connector author's toolchain would.
+fn component_with_memories(extra: usize, pages: u32) -> Vec<u8> {
+    let memories: String = (0..extra).map(|i| format!("(memory $m{i} 0)\n")).collect();
+    let grow: String = (0..extra)
+        .map(|i| format!("(drop (memory.grow $m{i} (i32.const {pages})))\n"))
+        .collect();
+    let export = "red:connector/connector@0.1.0#";
+    let wat = format!(
+        r#"(module
+          (memory (export "memory") 1)
+          {memories}
+          (global $next (mut i32) (i32.const 1024))
+          (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+            (local $p i32)
+            (local.set $p (i32.and (i32.add (global.get $next) (i32.const 7)) (i32.const -8)))
+            (global.set $next (i32.add (local.get $p) (local.get 3)))
+            (local.get $p))
+          (func (export "{export}info") (result i32) (i32.const 32))
+          (func (export "{export}validate-receive") (param i32 i32) (result i32) (i32.const 16))
+          (func (export "{export}validate-send") (param i32 i32) (result i32) (i32.const 16))
+          (func (export "{export}receive") (param i32 i32 i32) (result i32) {grow} (i32.const 16))
+          (func (export "{export}send") (param i32 i32 i32) (result i32) (i32.const 16))
+          (data (i32.const 32) "\40\00\00\00\01\00\00\00\40\00\00\00\01\00\00\00\40\00\00\00\01\00\00\00\41\00\00\00\02\00\00\00")
+          (data (i32.const 64) "x{{}}"))"#
+    );
+    let mut module = wat::parse_str(&wat).expect("the module's text");
+    let mut resolve = wit_parser::Resolve::default();
+    let wit = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let (package, _) = resolve.push_dir(&wit).expect("the contract");
+    let world = resolve
+        .select_world(&[package], Some("connector-component"))
+        .expect("the world");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .expect("a component")
+}
+
+#[tokio::test]
+async fn max_memory_bounds_all_memories_together_and_their_number() {
+    let dir = temp();
+    let options = limited(Limits {
+        max_memory: 64 << 20,
+        ..Limits::default()
+    });
+    // 12 memories of 8 MiB: 96 MiB in all, each one far under the limit.
+    let many = runtime()
+        .load_bytes(&component_with_memories(12, 128), "many-memories")
+        .unwrap();
+    let target = dir.path().join("m");
+    let err = many
+        .receive("{}", ReceiveTarget::File(target.clone()), &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(
+        err.message.contains("--max-memory") && err.message.contains("64 MiB"),
+        "{err}"
+    );
+    // The same component within its limit runs (so the limit, not the component, failed).
+    let roomy = limited(Limits {
+        max_memory: 256 << 20,
+        ..Limits::default()
+    });
+    many.receive("{}", ReceiveTarget::File(target.clone()), &roomy)
+        .await
+        .unwrap();
+
+    let crowd = runtime()
+        .load_bytes(&component_with_memories(40, 0), "forty-memories")
+        .unwrap();
+    let err = crowd
+        .receive(
+            "{}",
+            ReceiveTarget::File(dir.path().join("c")),
+            &TransferOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("memories"), "{err}");
+    still_works().await;
+}
+
+#[tokio::test]
+async fn max_bytes_counts_bodies_the_connector_builds() {
+    let server = HttpServer::start();
+    let dir = temp();
+    let options = limited(Limits {
+        max_bytes: Some(1 << 20),
+        ..Limits::default()
+    });
+    let err = attack(
+        "body-flood",
+        json!({"url": server.base()}),
+        &options,
+        &dir.path().join("b"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("--max-bytes"), "{err}");
+    let sent: u64 = server.seen().iter().map(|s| s.body_len).sum();
+    assert_eq!(sent, 0, "no 10 MiB body went out under a 1 MiB limit");
+}
+
+#[tokio::test]
+async fn held_responses_are_bounded_and_named() {
+    let server = HttpServer::start();
+    server.put_file("x", b"x");
+    let dir = temp();
+    let options = limited(Limits {
+        max_requests: 100_000,
+        max_open: 16,
+        ..Limits::default()
+    });
+    let err = attack(
+        "hold-responses",
+        json!({"url": server.base()}),
+        &options,
+        &dir.path().join("h"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(
+        err.message.contains("--max-open") && err.message.contains("16"),
+        "{err}"
+    );
+    assert_eq!(
+        server.seen().len(),
+        16,
+        "no request beyond the limit went out"
+    );
+    still_works().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages: bounded, escaped, one line each.
+
+#[test]
+fn connector_messages_are_bounded_and_cannot_forge_lines_or_escapes() {
+    let wasm = hostile_dir().join("hostile_contract.wasm");
+    let wasm = wasm.to_str().unwrap();
+    let dir = temp();
+    let out_file = dir.path().join("o");
+    let run = |attack: &str| {
+        cli(&[
+            "run",
+            wasm,
+            &json!({"attack": attack}).to_string(),
+            "-o",
+            out_file.to_str().unwrap(),
+        ])
+    };
+    let out = run("forge-log");
+    let text = stderr(&out);
+    assert!(
+        !text.contains('\x1b') && !text.contains('\r') && !text.contains('\x07'),
+        "{text:?}"
+    );
+    for line in text.lines() {
+        assert!(
+            !line.starts_with("red-wasm: denied: forged")
+                && !line.starts_with("red-wasm: error: forged"),
+            "a forged line: {text}"
+        );
+    }
+    assert!(
+        text.contains("innocent\\nred-wasm: denied: forged"),
+        "escaped, on one line: {text}"
+    );
+    assert!(text.contains("\\u{1b}[31m"), "{text}");
+
+    for attack in ["huge-log", "huge-error"] {
+        let out = run(attack);
+        let text = stderr(&out);
+        assert!(
+            text.len() < 20_000,
+            "{attack}: {} bytes on stderr",
+            text.len()
+        );
+        assert!(
+            text.contains("[cut: 104857600 bytes in all]"),
+            "{attack}: {}",
+            &text[text.len() - 200..]
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local output: special files are written, never replaced.
+
+#[test]
+fn devices_and_fifos_are_written_in_place_never_replaced() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let server = HttpServer::start();
+    server.put_file("data", b"to the device");
+    let url = server.url("/files/data");
+    let out = cli(&[
+        "run",
+        "http",
+        &json!({"url": url}).to_string(),
+        "-o",
+        "/dev/null",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(
+        meta.file_type().is_char_device(),
+        "/dev/null is still a device"
+    );
+
+    let dir = temp();
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = cli(&[
+        "run",
+        "http",
+        &json!({"url": url}).to_string(),
+        "-o",
+        fifo.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(reader.join().unwrap(), b"to the device");
+    assert!(
+        std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+        "still a FIFO"
+    );
+    assert_eq!(listing(dir.path()), ["fifo"], "no temporary file beside it");
+
+    // A twin of /dev/null made by root: a device, written, kept.
+    let twin = dir.path().join("null");
+    if Command::new("mknod")
+        .arg(&twin)
+        .args(["c", "1", "3"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let out = cli(&[
+            "run",
+            "http",
+            &json!({"url": url}).to_string(),
+            "-o",
+            twin.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(std::fs::metadata(&twin)
+            .unwrap()
+            .file_type()
+            .is_char_device());
+    } else {
+        eprintln!("skipped the mknod twin of /dev/null: mknod needs root");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load-time checks come before compiling, and a rejected component is never cached.
+
+#[test]
+fn rejected_components_are_not_compiled_or_cached() {
+    let dir = temp();
+    let cache = dir.path().join("cache");
+    let fresh = red_wasm::Runtime::with_options(red_wasm::RuntimeOptions {
+        cache_dir: Some(cache.clone()),
+        ..red_wasm::RuntimeOptions::default()
+    })
+    .unwrap();
+    for name in [
+        "hostile_socket.wasm",
+        "hostile_import.wasm",
+        "hostile-other-world.wasm",
+    ] {
+        assert!(
+            fresh.load_file(&hostile_dir().join(name)).is_err(),
+            "{name}"
+        );
+    }
+    let cached = std::fs::read_dir(&cache).map_or(0, |d| d.count());
+    assert_eq!(cached, 0, "nothing rejected was cached");
+    let err = fresh
+        .load_bytes(b"#!/bin/sh\necho not wasm\n", "script.wasm")
+        .err()
+        .unwrap();
+    assert_eq!(err.message.lines().count(), 1, "{err}");
+    assert!(err.message.contains("not a WebAssembly file"), "{err}");
+    fresh
+        .load_file(&hostile_dir().join("hostile_contract.wasm"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        1,
+        "an accepted one is"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// XNAT names that would address another resource.
+
+#[tokio::test]
+async fn xnat_names_that_are_dots_empty_or_control_characters_are_invalid() {
+    let xnat = red_wasm_testkit::xnat::XnatServer::start();
+    let base = json!({"baseUrl": xnat.base(), "project": "P1", "resource": "R",
+                      "auth": {"username": "u", "password": "xnat-Pa55"}});
+    for (field, value) in [
+        ("file", ".."),
+        ("file", "."),
+        ("resource", ".."),
+        ("project", "a\tb"),
+        ("file", "x\ny"),
+        ("subject", ".."),
+    ] {
+        let mut access = merged(&base, json!({"file": "f.txt"}));
+        access[field] = json!(value);
+        if field == "subject" {
+            access["session"] = json!("E");
+        }
+        let dir = temp();
+        let err = receive("xnat", access, &dir.path().join("x"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.kind,
+            ErrorKind::InvalidAccess,
+            "{field}={value:?}: {err}"
+        );
+        assert!(
+            err.message.contains(&format!("/{field}:")),
+            "{field}: {err}"
+        );
+    }
+    assert!(xnat.seen().is_empty(), "no request was made");
 }

@@ -50,34 +50,51 @@ impl ComponentCache {
         Some(base.join("red-wasm"))
     }
 
-    /// The component for `bytes`: from memory, from disk, or compiled (and then stored).
-    pub fn get(&self, engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+    /// The component for `bytes`, as `accept` makes it ready for use: from memory, from
+    /// disk, or compiled. A freshly compiled component is written to disk only when `accept`
+    /// takes it, so a rejected component never stays in the cache.
+    pub fn get<T>(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+        accept: impl FnOnce(&Component) -> Result<T, crate::Error>,
+    ) -> Result<T, CacheError> {
         let key: [u8; 32] = Sha256::new()
             .chain_update(self.engine_key.to_le_bytes())
             .chain_update(bytes)
             .finalize()
             .into();
-        if let Some(component) = self.loaded.lock().unwrap().get(&key) {
-            return Ok(component.clone());
+        let known = self.loaded.lock().unwrap().get(&key).cloned();
+        if let Some(component) = known {
+            return accept(&component).map_err(CacheError::Rejected);
         }
         let file = self
             .dir
             .as_ref()
             .map(|dir| dir.join(format!("{}.cwasm", hex(&key))));
-        let component = match file.as_deref().and_then(|f| load(engine, f)) {
-            Some(component) => component,
-            None => {
-                let component = Component::new(engine, bytes)?;
-                if let Some(file) = &file {
-                    // A cache that cannot be written only costs time.
-                    let _ = store(&component, file);
-                }
-                component
-            }
+        let (component, fresh) = match file.as_deref().and_then(|f| load(engine, f)) {
+            Some(component) => (component, false),
+            None => (
+                Component::new(engine, bytes).map_err(CacheError::Compile)?,
+                true,
+            ),
         };
-        self.loaded.lock().unwrap().insert(key, component.clone());
-        Ok(component)
+        let ready = accept(&component).map_err(CacheError::Rejected)?;
+        if let Some(file) = file.filter(|_| fresh) {
+            // A cache that cannot be written only costs time.
+            let _ = store(&component, &file);
+        }
+        self.loaded.lock().unwrap().insert(key, component);
+        Ok(ready)
     }
+}
+
+/// Why [`ComponentCache::get`] gave no component.
+pub enum CacheError {
+    /// wasmtime could not compile the bytes.
+    Compile(wasmtime::Error),
+    /// The caller's check refused the compiled component.
+    Rejected(crate::Error),
 }
 
 /// An entry from disk, if it is whole and wasmtime takes it.
@@ -118,9 +135,10 @@ mod tests {
         let engine = Engine::default();
         let dir = tempfile::tempdir().unwrap();
         let bytes = crate::builtin::component_bytes("http-mock-send").unwrap();
-        ComponentCache::new(&engine, Some(dir.path().into()))
-            .get(&engine, bytes)
-            .unwrap();
+        let accept = |_: &Component| Ok(());
+        assert!(ComponentCache::new(&engine, Some(dir.path().into()))
+            .get(&engine, bytes, accept)
+            .is_ok());
         let entry = std::fs::read_dir(dir.path())
             .unwrap()
             .next()
@@ -135,9 +153,10 @@ mod tests {
             load(&engine, &entry).is_none(),
             "a damaged entry must fail its check"
         );
-        ComponentCache::new(&engine, Some(dir.path().into()))
-            .get(&engine, bytes)
-            .unwrap();
+        let accept = |_: &Component| Ok(());
+        assert!(ComponentCache::new(&engine, Some(dir.path().into()))
+            .get(&engine, bytes, accept)
+            .is_ok());
         assert!(
             load(&engine, &entry).is_some(),
             "the entry was rewritten whole"

@@ -12,6 +12,7 @@ use crate::bindings::{exports, ConnectorComponentPre, WitError};
 use crate::host::local::{Input, Output, SinkHandle};
 use crate::host::{HostState, TransferCtx};
 use crate::limits::{human_bytes, Limits, Meter};
+use crate::messages::{self, Lines};
 use crate::observer::{LogLevel, Observer, Silent};
 use crate::policy::{HostKeyCheck, HostRule, Policy};
 use crate::runtime::Shared;
@@ -51,6 +52,9 @@ pub struct TransferOptions {
     pub limits: Limits,
     /// Receives log lines and progress (with secrets masked).
     pub observer: Arc<dyn Observer>,
+    /// Endpoints whose TLS certificates a connector may leave unchecked, besides those the
+    /// access document marks with `"disableSSLVerification": true` (`--insecure-host`).
+    pub insecure_tls_hosts: Vec<HostRule>,
     /// Cancels the transfer when triggered: the connector stops, host I/O is dropped, and a
     /// receive leaves no file. (Dropping the transfer's future does the same.)
     pub cancel: Option<CancellationToken>,
@@ -65,6 +69,7 @@ impl Default for TransferOptions {
             secret_fields: Vec::new(),
             limits: Limits::default(),
             observer: Arc::new(Silent),
+            insecure_tls_hosts: Vec::new(),
             cancel: None,
         }
     }
@@ -78,6 +83,9 @@ impl TransferOptions {
         };
         for rule in &self.allow_hosts {
             policy.allow(rule.clone());
+        }
+        for rule in &self.insecure_tls_hosts {
+            policy.allow_tls_skip(rule.clone());
         }
         policy.check_host_keys(self.ssh_host_keys.clone());
         policy
@@ -126,7 +134,7 @@ enum Answer {
     Done,
 }
 
-/// An observer that masks the transfer's secrets in log lines.
+/// An observer that hands on log lines masked, escaped and bounded.
 struct Masked {
     inner: Arc<dyn Observer>,
     secrets: Secrets,
@@ -134,7 +142,8 @@ struct Masked {
 
 impl Observer for Masked {
     fn log(&self, level: LogLevel, message: &str) {
-        self.inner.log(level, &self.secrets.redact(message));
+        let line = messages::clean(message, &self.secrets, Lines::One, messages::MAX_LOG_LINE);
+        self.inner.log(level, &line);
     }
 
     fn progress(&self, done: u64, total: Option<u64>) {
@@ -159,16 +168,27 @@ impl Connector {
         let Answer::Info(info) = answer else {
             return Err(Error::internal("info gave no info"));
         };
+        if info.access_schema.len() > messages::MAX_SCHEMA {
+            return Err(Error::internal(format!(
+                "{}: its access schema is larger than {} bytes",
+                self.label,
+                messages::MAX_SCHEMA
+            )));
+        }
         let access_schema = serde_json::from_str(&info.access_schema).map_err(|e| {
             Error::internal(format!(
                 "{}: its access schema is not JSON: {e}",
                 self.label
             ))
         })?;
+        let field = |text: &str| {
+            let none = Secrets::default();
+            messages::clean(text, &none, Lines::One, messages::MAX_INFO_FIELD)
+        };
         Ok(ConnectorInfo {
-            name: info.name,
-            version: info.version,
-            description: info.description,
+            name: field(&info.name),
+            version: field(&info.version),
+            description: field(&info.description),
             access_schema,
         })
     }
@@ -275,14 +295,22 @@ impl Connector {
         input: Option<Input>,
         options: &TransferOptions,
     ) -> Result<(Answer, HostState)> {
-        let (sealed, secrets) = Secrets::seal(access, &options.secret_fields);
+        let (sealed, secrets) = Secrets::seal(access, &options.secret_fields)?;
+        // Validation (and info) is offline: no endpoint is allowed and no token unseals, so a
+        // connector's `validate-*` can neither reach a server nor apply a credential.
+        let offline = matches!(call, Call::Validate(_) | Call::Info);
+        let (policy, secrets) = if offline {
+            (Policy::deny_all(), secrets.sealed_for_good())
+        } else {
+            (options.policy(access), secrets)
+        };
         let meter = Arc::new(Meter::new(options.limits.clone()));
         let observer: Arc<dyn Observer> = Arc::new(Masked {
             inner: options.observer.clone(),
             secrets: secrets.clone(),
         });
         let transfer = TransferCtx {
-            policy: Arc::new(options.policy(access)),
+            policy: Arc::new(policy),
             clients: self.shared.clients.clone(),
             timeouts: self.shared.timeouts.clone(),
             observer,
@@ -366,7 +394,10 @@ impl Connector {
                 format!("the transfer with {} was cancelled", self.label),
             )),
         };
-        let mask = |e: Error| Error::new(e.kind, secrets.redact(&e.message));
+        let mask = |e: Error| {
+            let message = messages::clean(&e.message, &secrets, Lines::Many, messages::MAX_ERROR);
+            Error::new(e.kind, message)
+        };
         if let Some(reached) = meter.reached() {
             return Err(mask(reached));
         }
@@ -397,6 +428,22 @@ impl Connector {
                 format!("the connector {label} crashed: out of bounds memory access (its stack may have overflowed)"),
             ),
             Some(trap) => Error::new(Internal, format!("the connector {label} crashed: {trap}")),
+            None if error
+                .downcast_ref::<wasmtime::component::ResourceTableError>()
+                .is_some_and(|e| matches!(e, wasmtime::component::ResourceTableError::Full)) =>
+            {
+                crate::error::handles_limit()
+            }
+            None if error.root_cause().to_string().contains("resource limit exceeded") => {
+                use crate::limits::{MAX_INSTANCES, MAX_MEMORIES, MAX_TABLES};
+                Error::new(
+                    Denied,
+                    format!(
+                        "the connector {label} creates more than {MAX_INSTANCES} instances, {MAX_MEMORIES} memories or {MAX_TABLES} tables ({})",
+                        error.root_cause()
+                    ),
+                )
+            }
             None => Error::new(Internal, format!("the connector {label} failed: {}", error.root_cause())),
         }
     }

@@ -95,8 +95,22 @@ impl Error {
 /// A connector handed the host a handle that is not (or no longer) in its resource table.
 impl From<wasmtime::component::ResourceTableError> for Error {
     fn from(error: wasmtime::component::ResourceTableError) -> Self {
-        Error::internal(error.to_string())
+        match error {
+            wasmtime::component::ResourceTableError::Full => handles_limit(),
+            other => Error::internal(other.to_string()),
+        }
     }
+}
+
+/// The error of a connector that holds more handles than [`MAX_HANDLES`](crate::limits::MAX_HANDLES).
+pub(crate) fn handles_limit() -> Error {
+    Error::new(
+        ErrorKind::Denied,
+        format!(
+            "the connector held more than {} handles at once (a fixed bound)",
+            crate::limits::MAX_HANDLES
+        ),
+    )
 }
 
 /// Shorthand for results of this crate.

@@ -26,6 +26,7 @@ mod connector;
 mod error;
 mod host;
 mod limits;
+mod messages;
 mod observer;
 mod policy;
 pub mod reference;

@@ -13,7 +13,8 @@ use crate::{Error, ErrorKind};
 /// The limits of one transfer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// The connector's linear memory, in bytes (`--max-memory`; default 128 MiB).
+    /// The connector's memory, in bytes: all its linear memories and tables together
+    /// (`--max-memory`; default 128 MiB).
     pub max_memory: usize,
     /// Wall-clock time of the whole transfer, host I/O included (`--timeout`; default none).
     pub timeout: Option<Duration>,
@@ -25,7 +26,21 @@ pub struct Limits {
     /// HTTP requests (each redirect hop and authentication round counts) and SSH
     /// connections (`--max-requests`; default 1000).
     pub max_requests: u32,
+    /// HTTP responses and SFTP sessions held open at once (`--max-open`; default 32). Other
+    /// handles a connector can make (WASI streams, timers) are bounded by [`MAX_HANDLES`].
+    pub max_open: u32,
 }
+
+/// Handles of every sort a connector may hold at once (a fixed bound: each costs the host a
+/// little memory, and a connector needs a handful).
+pub const MAX_HANDLES: usize = 4096;
+
+/// Core WebAssembly instances, memories and tables one connector instance may create: far
+/// more than a Rust or Python component uses, few enough that their bookkeeping stays small.
+/// The bytes of all memories and tables together are bounded by `max_memory`.
+pub const MAX_INSTANCES: usize = 200;
+pub const MAX_MEMORIES: usize = 16;
+pub const MAX_TABLES: usize = 64;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -35,6 +50,7 @@ impl Default for Limits {
             fuel: None,
             max_bytes: None,
             max_requests: 1000,
+            max_open: 32,
         }
     }
 }

@@ -107,10 +107,15 @@ pub enum HostKeyCheck {
     KnownHosts(std::path::PathBuf),
 }
 
-/// The endpoints a transfer may reach, and how SSH host keys are checked.
+/// The endpoints a transfer may reach, where TLS certificates may go unchecked, and how SSH
+/// host keys are checked.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
     rules: Vec<HostRule>,
+    /// Endpoints whose certificates a request may leave unchecked: those the access document
+    /// names in an object that says `"disableSSLVerification": true`, and those the caller
+    /// adds. A connector's `verify-tls: false` is refused anywhere else.
+    insecure_tls: Vec<HostRule>,
     host_keys: HostKeyCheck,
 }
 
@@ -121,14 +126,16 @@ impl Policy {
     }
 
     /// Allows every endpoint the access document names: each string value that is an
-    /// http(s) URL, and each object with a string `host` (SSH, with its `port` or 22).
+    /// http(s) URL, and each object with a string `host` (SSH, with its `port` or 22). The
+    /// URLs in an object with `"disableSSLVerification": true` (and in the objects within it)
+    /// may also be requested without checking their certificates.
     pub fn derived_from(access: &serde_json::Value) -> Self {
         let mut policy = Policy::default();
-        policy.derive(access);
+        policy.derive(access, false);
         policy
     }
 
-    fn derive(&mut self, value: &serde_json::Value) {
+    fn derive(&mut self, value: &serde_json::Value, insecure: bool) {
         use serde_json::Value;
         match value {
             Value::String(s) => {
@@ -136,16 +143,22 @@ impl Policy {
                     if let (scheme @ ("http" | "https"), Some(host), Some(port)) =
                         (url.scheme(), url.host_str(), url.port_or_known_default())
                     {
-                        self.push(HostRule {
+                        let rule = HostRule {
                             scheme: Some(scheme.into()),
                             host: bare_host(host),
                             port: Some(port),
-                        });
+                        };
+                        if insecure && !self.insecure_tls.contains(&rule) {
+                            self.insecure_tls.push(rule.clone());
+                        }
+                        self.push(rule);
                     }
                 }
             }
-            Value::Array(items) => items.iter().for_each(|v| self.derive(v)),
+            Value::Array(items) => items.iter().for_each(|v| self.derive(v, insecure)),
             Value::Object(map) => {
+                let insecure =
+                    insecure || map.get("disableSSLVerification") == Some(&Value::Bool(true));
                 if let Some(host) = map.get("host").and_then(Value::as_str) {
                     let port = map.get("port").and_then(Value::as_u64).unwrap_or(22);
                     if let Ok(port) = u16::try_from(port) {
@@ -156,7 +169,7 @@ impl Policy {
                         });
                     }
                 }
-                map.values().for_each(|v| self.derive(v));
+                map.values().for_each(|v| self.derive(v, insecure));
             }
             _ => {}
         }
@@ -171,6 +184,38 @@ impl Policy {
     /// Also allows `rule`.
     pub fn allow(&mut self, rule: HostRule) {
         self.push(rule);
+    }
+
+    /// Also lets requests to `rule` leave TLS certificates unchecked.
+    pub fn allow_tls_skip(&mut self, rule: HostRule) {
+        if !self.insecure_tls.contains(&rule) {
+            self.insecure_tls.push(rule);
+        }
+    }
+
+    /// `Ok` if a request to `url` may leave the server's certificate unchecked: plain http, or
+    /// an endpoint the user said so for; else a `denied` error saying how to allow it.
+    pub fn check_tls_skip(&self, url: &url::Url) -> Result<(), Error> {
+        let host = url.host_str().map(bare_host).unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or(0);
+        if url.scheme() != "https"
+            || self
+                .insecure_tls
+                .iter()
+                .any(|r| r.matches(url.scheme(), &host, port))
+        {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Denied,
+            format!(
+                "the connector asked to skip the certificate check of https://{}:{port}, which \
+                 the user did not allow: set \"disableSSLVerification\": true in the access \
+                 document, or pass --insecure-host {}:{port}",
+                flag_host(&host),
+                flag_host(&host)
+            ),
+        ))
     }
 
     /// Sets how SSH host keys are checked.
@@ -253,17 +298,22 @@ impl Policy {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let flag_host = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host
-        };
         Err(Error::new(
             ErrorKind::Denied,
             format!(
-                "{endpoint} is not an allowed host for this transfer (allowed: {allowed}); allow it with --allow-host {flag_host}:{port}"
+                "{endpoint} is not an allowed host for this transfer (allowed: {allowed}); allow it with --allow-host {}:{port}",
+                flag_host(&host)
             ),
         ))
+    }
+}
+
+/// A host as the flags take it: an IPv6 address in brackets.
+fn flag_host(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
     }
 }
 
@@ -329,6 +379,43 @@ mod tests {
             err.message.contains("allowed: http://a.test:80"),
             "{}",
             err.message
+        );
+    }
+
+    #[test]
+    fn tls_checks_are_skipped_only_where_the_user_said_so() {
+        let access = serde_json::json!({
+            "url": "https://self-signed.test/a",
+            "other": {"url": "https://b.test/", "disableSSLVerification": true},
+        });
+        let mut policy = Policy::derived_from(&access);
+        let err = policy
+            .check_tls_skip(&url("https://self-signed.test/a"))
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Denied);
+        assert!(err.message.contains("disableSSLVerification"), "{err}");
+        assert!(
+            err.message.contains("--insecure-host self-signed.test:443"),
+            "{err}"
+        );
+        assert!(policy.check_tls_skip(&url("https://b.test/x")).is_ok());
+        assert!(
+            policy
+                .check_tls_skip(&url("http://self-signed.test/"))
+                .is_ok(),
+            "no TLS"
+        );
+        policy.allow_tls_skip(HostRule::parse("self-signed.test").unwrap());
+        assert!(policy
+            .check_tls_skip(&url("https://self-signed.test/a"))
+            .is_ok());
+        let top = Policy::derived_from(&serde_json::json!({
+            "baseUrl": "https://x.test:8443", "disableSSLVerification": true
+        }));
+        assert!(top.check_tls_skip(&url("https://x.test:8443/REST")).is_ok());
+        assert!(
+            top.check_tls_skip(&url("https://x.test/REST")).is_err(),
+            "port differs"
         );
     }
 

@@ -147,37 +147,45 @@ impl Runtime {
     }
 
     /// A connector component from its bytes; `label` names it in messages.
+    ///
+    /// Its imports are checked before anything is compiled, and a component that is rejected
+    /// (imports, contract) is never written to the compiled-component cache.
     pub fn load_bytes(&self, bytes: &[u8], label: &str) -> Result<Connector> {
-        let component = self
-            .shared
-            .components
-            .get(&self.shared.engine, bytes)
-            .map_err(|e| {
-                Error::internal(format!(
-                    "{label} is not a loadable WebAssembly component: {e:#}"
-                ))
-            })?;
-        check_imports(&component, &self.shared.engine, label)?;
-        let instance_pre = self
-            .shared
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| {
+        check_imports(bytes, label)?;
+        let link = |component: &wasmtime::component::Component| {
+            let instance_pre = self.shared.linker.instantiate_pre(component).map_err(|e| {
                 Error::internal(format!(
                     "{label} does not fit the red:connector contract: {e:#}"
                 ))
             })?;
-        let pre = ConnectorComponentPre::new(instance_pre).map_err(|e| {
-            Error::internal(format!(
-                "{label} does not export red:connector/connector: {e:#}"
-            ))
-        })?;
+            ConnectorComponentPre::new(instance_pre).map_err(|e| {
+                Error::internal(format!(
+                    "{label} does not export red:connector/connector: {e:#}"
+                ))
+            })
+        };
+        let pre = self
+            .shared
+            .components
+            .get(&self.shared.engine, bytes, link)
+            .map_err(|e| match e {
+                crate::cache::CacheError::Compile(e) => Error::internal(format!(
+                    "{label} is not a loadable WebAssembly component: {}",
+                    one_line(&e)
+                )),
+                crate::cache::CacheError::Rejected(e) => e,
+            })?;
         Ok(Connector {
             shared: self.shared.clone(),
             pre,
             label: label.to_owned(),
         })
     }
+}
+
+/// A wasmtime error and its causes on one line.
+fn one_line(error: &wasmtime::Error) -> String {
+    format!("{error:#}").replace('\n', " ")
 }
 
 /// The interfaces a connector may import: the contract, and the WASI interfaces that
@@ -198,23 +206,49 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:filesystem/preopens",
 ];
 
-/// Rejects a component that imports anything outside [`ALLOWED_IMPORTS`], listing every
-/// offending import.
-fn check_imports(
-    component: &wasmtime::component::Component,
-    engine: &Engine,
-    label: &str,
-) -> Result<()> {
-    let offending: Vec<String> = component
-        .component_type()
-        .imports(engine)
-        .map(|(name, _)| name.to_owned())
-        .filter(|name| {
-            !ALLOWED_IMPORTS
-                .iter()
-                .any(|allowed| name.starts_with(allowed))
-        })
-        .collect();
+/// Rejects a file that is not a WebAssembly component, or a component that imports anything
+/// outside [`ALLOWED_IMPORTS`] (listing every offending import), by reading its top-level
+/// import section: before compiling, which costs seconds for a large component.
+fn check_imports(bytes: &[u8], label: &str) -> Result<()> {
+    use wasmparser::{Encoding, Parser, Payload};
+    let not_loadable = |why: String| {
+        Error::internal(format!(
+            "{label} is not a loadable WebAssembly component: {why}"
+        ))
+    };
+    if !bytes.starts_with(b"\0asm") {
+        return Err(not_loadable(
+            "not a WebAssembly file (it does not start with \\0asm)".into(),
+        ));
+    }
+    let mut depth = 0usize;
+    let mut offending = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.map_err(|e| not_loadable(e.to_string()))?;
+        match payload {
+            Payload::Version { encoding, .. } => {
+                if depth == 0 && encoding != Encoding::Component {
+                    return Err(not_loadable(
+                        "a core WebAssembly module, not a component (build for wasm32-wasip2, or wrap it with `wasm-tools component new`)".into(),
+                    ));
+                }
+                depth += 1;
+            }
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    let name = import.map_err(|e| not_loadable(e.to_string()))?.name.name;
+                    if !ALLOWED_IMPORTS
+                        .iter()
+                        .any(|allowed| name.starts_with(allowed))
+                    {
+                        offending.push(name.to_owned());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
     if offending.is_empty() {
         return Ok(());
     }

@@ -140,6 +140,29 @@ impl<'a> Object<'a> {
         Some(value)
     }
 
+    /// A required string that names one segment of a URL path (a project, a file): not
+    /// empty, not `.` or `..` (which would address another resource), and without control
+    /// characters.
+    pub fn required_segment(&self, key: &str, problems: &mut Problems) -> Option<&'a str> {
+        let value = self.required_str(key, problems)?;
+        let why = if value == "." || value == ".." {
+            Some(format!(
+                "{value:?} is not a name (it would address another resource)"
+            ))
+        } else if value.chars().any(char::is_control) {
+            Some(format!("{value:?} contains control characters"))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => {
+                problems.add(&self.path_of(key), why);
+                None
+            }
+            None => Some(value),
+        }
+    }
+
     /// An optional string.
     pub fn optional_str(&self, key: &str, problems: &mut Problems) -> Option<&'a str> {
         self.typed(key, false, "a string", problems, Value::as_str)

@@ -116,6 +116,11 @@ struct RunArgs {
     /// Accept only an SSH server whose host key this OpenSSH known-hosts file lists for it
     #[arg(long = "ssh-known-hosts", value_name = "FILE")]
     ssh_known_hosts: Option<PathBuf>,
+    /// Let the connector skip the TLS certificate check of this endpoint (as the access
+    /// document's "disableSSLVerification": true does for the URLs it names): HOST,
+    /// HOST:PORT, *.DOMAIN or SCHEME://HOST[:PORT] (repeatable)
+    #[arg(long = "insecure-host", value_name = "PATTERN", value_parser = parse_host_rule)]
+    insecure_host: Vec<HostRule>,
     /// Do not allow the endpoints the access document names: only --allow-host ones
     #[arg(long)]
     deny_derived_hosts: bool,
@@ -139,6 +144,10 @@ struct RunArgs {
     /// Stop after N HTTP requests or SSH connections (default 1000)
     #[arg(long, value_name = "N")]
     max_requests: Option<u32>,
+    /// Stop when the connector holds more than N HTTP responses or SFTP sessions open at
+    /// once (default 32)
+    #[arg(long, value_name = "N")]
+    max_open: Option<u32>,
     /// Give up connecting after SECONDS (default 12)
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     connect_timeout: Option<Duration>,
@@ -268,6 +277,7 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 output,
                 send,
                 allow_host,
+                insecure_host,
                 deny_derived_hosts,
                 secret_field,
                 max_memory,
@@ -275,6 +285,7 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 fuel,
                 max_bytes,
                 max_requests,
+                max_open,
                 ssh_host_key,
                 ssh_known_hosts,
                 connect_timeout,
@@ -322,6 +333,7 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                         fuel,
                         max_bytes,
                         max_requests: max_requests.unwrap_or(defaults.max_requests),
+                        max_open: max_open.unwrap_or(defaults.max_open),
                     }
                 },
                 ssh_host_keys: match (ssh_known_hosts, ssh_host_key.is_empty()) {
@@ -330,6 +342,7 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                     (None, true) => HostKeyCheck::AcceptAny,
                 },
                 observer: observer.clone(),
+                insecure_tls_hosts: insecure_host,
                 cancel: Some(cancel_on_interrupt()),
             };
             let direction = if send.is_some() { "send" } else { "receive" };

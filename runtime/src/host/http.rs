@@ -22,6 +22,7 @@ use crate::bindings::red::connector::http::{
     AuthScheme, Body, Credentials, Host, HostResponse, Request,
 };
 use crate::bindings::red::connector::local::Sink;
+use crate::secrets::SecretKind;
 use crate::{Error, ErrorKind};
 
 /// Redirects followed before giving up (as the original connectors, on python-requests).
@@ -179,10 +180,13 @@ impl Host for HostState {
                 )
             }
         };
-        let response = execute(&self.transfer, request, payload).await?;
-        self.table
-            .push(ResponseHandle::new(response))
-            .map_err(Error::from)
+        self.open_handle()?;
+        let response = execute(&self.transfer, request, payload).await;
+        let handle = response.and_then(|r| Ok(self.table.push(ResponseHandle::new(r))?));
+        if handle.is_err() {
+            self.close_handle();
+        }
+        handle
     }
 }
 
@@ -240,6 +244,7 @@ impl HostResponse for HostState {
 
     async fn drop(&mut self, response: Resource<ResponseHandle>) -> wasmtime::Result<()> {
         self.table.delete(response)?;
+        self.close_handle();
         Ok(())
     }
 }
@@ -258,16 +263,27 @@ async fn execute(
     })?;
     let mut url = parse_url(&request.url)?;
     let mut headers = header_map(&request.headers)?;
-    // The sealed credentials become real here, where they are applied; `ctx.policy` has
-    // allowed each hop before they go out.
-    let mut auth = request.auth.map(|c| Credentials {
-        username: ctx.secrets.reveal(&c.username),
-        password: ctx.secrets.reveal(&c.password),
-        scheme: c.scheme,
+    // One set of credentials at most: the request's `auth`, else the URL's user info (as
+    // python-requests does); the URL never carries them on the wire, and a connector's own
+    // Authorization header gives way to them.
+    let from_url = take_userinfo(&mut url);
+    let mut auth = request.auth.or(from_url).map(|c| Credentials {
+        // A sealed password becomes real here, where it is applied as a password, and only
+        // there; `ctx.policy` allows each hop before it goes out. A user name is sent as the
+        // connector gave it: a token there stays a token.
+        password: ctx.secrets.reveal(SecretKind::Password, &c.password),
+        ..c
     });
+    if auth.is_some() {
+        headers.remove(header::AUTHORIZATION);
+    }
     let client = ctx.clients.get(request.verify_tls)?;
     for _ in 0..=MAX_REDIRECTS {
         ctx.policy.check_url(&url)?;
+        if !request.verify_tls {
+            // Only the user's own settings may switch certificate checks off.
+            ctx.policy.check_tls_skip(&url)?;
+        }
         let hop = Hop {
             ctx,
             client,
@@ -326,6 +342,27 @@ async fn execute(
             shown(&parse_url(&request.url)?)
         ),
     ))
+}
+
+/// Removes the user name and password from `url`, returning them as Basic credentials
+/// (percent-decoded) when there were any.
+fn take_userinfo(url: &mut url::Url) -> Option<Credentials> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let credentials = Credentials {
+        username: decode(url.username()),
+        password: decode(url.password().unwrap_or("")),
+        scheme: AuthScheme::Basic,
+    };
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(credentials)
 }
 
 /// A URL for messages: a password in it is masked.
@@ -430,7 +467,11 @@ impl Hop<'_> {
         }
         builder = match payload {
             Payload::Empty => builder,
-            Payload::Bytes(bytes) => builder.body(bytes.clone()),
+            Payload::Bytes(bytes) => {
+                // Bytes the connector built count against --max-bytes like file bytes.
+                ctx.meter.bytes(bytes.len() as u64)?;
+                builder.body(bytes.clone())
+            }
             Payload::File(input) => {
                 let file = tokio::fs::File::open(&input.path).await.map_err(|e| {
                     Error::local_io(format!("reading {}", input.path.display()), &e)

@@ -42,11 +42,21 @@ enum Destination {
         target: PathBuf,
     },
     Stdout(BufWriter<std::io::Stdout>),
+    /// A target that exists and is not a regular file (a device such as /dev/null, a FIFO):
+    /// written in place, never replaced.
+    Special {
+        writer: BufWriter<File>,
+        target: PathBuf,
+    },
 }
 
 impl Output {
-    /// A new temporary file in `target`'s folder (which must exist).
+    /// A new temporary file in `target`'s folder (which must exist); or, when `target`
+    /// exists and is a device or a FIFO, `target` itself, opened for writing.
     pub fn beside(target: &Path) -> Result<Self, Error> {
+        if let Some(special) = Self::special(target)? {
+            return Ok(special);
+        }
         let dir = match target.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -77,6 +87,43 @@ impl Output {
             },
             written: 0,
         })
+    }
+
+    /// `target` opened in place when it exists and is not a regular file; a folder or a
+    /// socket is an error.
+    fn special(target: &Path) -> Result<Option<Self>, Error> {
+        use std::os::unix::fs::FileTypeExt as _;
+        let Ok(meta) = std::fs::metadata(target) else {
+            return Ok(None);
+        };
+        let kind = meta.file_type();
+        if kind.is_file() {
+            return Ok(None);
+        }
+        let refuse = |what: &str| {
+            Err(Error::new(
+                ErrorKind::LocalIo,
+                format!("writing {}: {what}", target.display()),
+            ))
+        };
+        if kind.is_dir() {
+            return refuse("a folder, not a file");
+        }
+        if kind.is_socket() {
+            return refuse("a socket, not a file");
+        }
+        // A device or a FIFO: written directly (replacing it would destroy /dev/null).
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(target)
+            .map_err(|e| Error::local_io(format!("writing {}", target.display()), &e))?;
+        Ok(Some(Output {
+            destination: Destination::Special {
+                writer: BufWriter::with_capacity(WRITE_BUFFER, file),
+                target: target.to_path_buf(),
+            },
+            written: 0,
+        }))
     }
 
     /// Standard output: streamed, so a failed receive may leave part of the bytes there.
@@ -129,6 +176,7 @@ impl Output {
         let result = match &mut self.destination {
             Destination::File { writer, .. } => writer.write_all(bytes),
             Destination::Stdout(writer) => writer.write_all(bytes),
+            Destination::Special { writer, .. } => writer.write_all(bytes),
         };
         result.map_err(|e| Error::local_io(self.describe(), &e))?;
         self.written += bytes.len() as u64;
@@ -137,7 +185,9 @@ impl Output {
 
     fn describe(&self) -> String {
         match &self.destination {
-            Destination::File { target, .. } => format!("writing {}", target.display()),
+            Destination::File { target, .. } | Destination::Special { target, .. } => {
+                format!("writing {}", target.display())
+            }
             Destination::Stdout(_) => "writing standard output".into(),
         }
     }
@@ -162,6 +212,9 @@ impl Output {
             Destination::Stdout(mut writer) => writer
                 .flush()
                 .map_err(|e| Error::local_io("writing standard output", &e)),
+            Destination::Special { mut writer, target } => writer
+                .flush()
+                .map_err(|e| Error::local_io(format!("writing {}", target.display()), &e)),
         }
     }
 }

@@ -4,9 +4,6 @@ use super::HostState;
 use crate::bindings::red::connector::log::{Host, Level};
 use crate::observer::LogLevel;
 
-/// Longest log line kept; a connector cannot make the host print without bound.
-const MAX_LINE: usize = 4096;
-
 impl Host for HostState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let level = match level {
@@ -14,11 +11,8 @@ impl Host for HostState {
             Level::Info => LogLevel::Info,
             Level::Warn => LogLevel::Warn,
         };
-        let mut end = message.len().min(MAX_LINE);
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        self.transfer.observer.log(level, &message[..end]);
+        // The observer masks, escapes and bounds the line (crate::messages).
+        self.transfer.observer.log(level, &message);
         Ok(())
     }
 

@@ -27,36 +27,64 @@ pub struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) transfer: TransferCtx,
     pub(crate) limiter: MemoryLimiter,
+    /// HTTP responses and SFTP sessions the guest holds (bounded by `Limits::max_open`).
+    open_handles: u32,
 }
 
-/// Caps the guest's linear memory (and tables), and records when the cap was hit.
+/// Caps the guest's memory: the bytes of all its linear memories and tables together, and
+/// how many instances, memories and tables it may create; records when a cap was hit.
 pub struct MemoryLimiter {
     max_memory: usize,
+    /// Bytes of all memories and tables so far.
+    used: usize,
     meter: Arc<Meter>,
+}
+
+impl MemoryLimiter {
+    /// Grows the total by `desired - current` bytes if that stays within the limit.
+    fn grow(&mut self, current: usize, desired: usize) -> bool {
+        let total = self.used.saturating_sub(current).saturating_add(desired);
+        if total > self.max_memory {
+            self.meter
+                .reach(crate::connector::memory_limit(self.max_memory));
+            return false;
+        }
+        self.used = total;
+        true
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory {
-            self.meter
-                .reach(crate::connector::memory_limit(self.max_memory));
-            return Ok(false);
-        }
-        Ok(true)
+        Ok(self.grow(current, desired))
     }
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        // A table element is a pointer (or a pair of them) on the host.
+        const ELEMENT: usize = 2 * std::mem::size_of::<usize>();
+        Ok(self.grow(current * ELEMENT, desired.saturating_mul(ELEMENT)))
+    }
+
+    fn instances(&self) -> usize {
+        crate::limits::MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        crate::limits::MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        crate::limits::MAX_TABLES
     }
 }
 
@@ -87,15 +115,36 @@ impl HostState {
             .allow_tcp(false)
             .allow_udp(false)
             .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(crate::limits::MAX_HANDLES);
         HostState {
             wasi,
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter {
                 max_memory: transfer.meter.limits().max_memory,
+                used: 0,
                 meter: transfer.meter.clone(),
             },
+            open_handles: 0,
             transfer,
         }
+    }
+
+    /// Counts one more HTTP response or SFTP session held open, if the limit allows it.
+    pub fn open_handle(&mut self) -> Result<(), crate::Error> {
+        let max = self.transfer.meter.limits().max_open;
+        if self.open_handles >= max {
+            return Err(self.transfer.meter.reach(format!(
+                "the connector held more than {max} HTTP responses or SFTP sessions open at once (--max-open)"
+            )));
+        }
+        self.open_handles += 1;
+        Ok(())
+    }
+
+    /// Counts one HTTP response or SFTP session closed.
+    pub fn close_handle(&mut self) {
+        self.open_handles = self.open_handles.saturating_sub(1);
     }
 }
 

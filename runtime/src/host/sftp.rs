@@ -26,6 +26,7 @@ use crate::bindings::red::connector::sftp::{
 };
 use crate::limits::Meter;
 use crate::observer::Observer;
+use crate::secrets::SecretKind;
 use crate::{Error, ErrorKind};
 
 /// Bytes per read or write call.
@@ -92,15 +93,19 @@ impl HostSession for HostState {
     async fn connect(&mut self, config: ConnectConfig) -> Result<Resource<SessionHandle>, Error> {
         let ctx = &self.transfer;
         ctx.policy.check("ssh", &config.host, config.port)?;
-        // The sealed credentials become real here, for an endpoint the policy allowed.
+        // The sealed credentials become real here, for an endpoint the policy allowed, each
+        // only in its own slot; the user name goes as the connector gave it.
         let secrets = &ctx.secrets;
         let mut config = config;
-        config.username = secrets.reveal(&config.username);
         config.credential = match config.credential {
-            Credential::Password(p) => Credential::Password(secrets.reveal(&p)),
+            Credential::Password(p) => {
+                Credential::Password(secrets.reveal(SecretKind::Password, &p))
+            }
             Credential::PrivateKey(login) => Credential::PrivateKey(KeyLogin {
-                key: secrets.reveal(&login.key),
-                passphrase: login.passphrase.map(|p| secrets.reveal(&p)),
+                key: secrets.reveal(SecretKind::PrivateKey, &login.key),
+                passphrase: login
+                    .passphrase
+                    .map(|p| secrets.reveal(SecretKind::Passphrase, &p)),
             }),
         };
         let dial = Arc::new(Dial {
@@ -110,14 +115,17 @@ impl HostSession for HostState {
             idle: ctx.timeouts.idle,
             meter: ctx.meter.clone(),
         });
+        self.open_handle()?;
         let dialer = dial.clone();
-        let conn = blocking(move || dialer.connect()).await?;
-        self.table
-            .push(SessionHandle {
-                conn: Arc::new(Mutex::new(conn)),
-                dial,
-            })
-            .map_err(Error::from)
+        let conn = blocking(move || dialer.connect()).await;
+        let handle = conn.and_then(|conn| {
+            let conn = Arc::new(Mutex::new(conn));
+            Ok(self.table.push(SessionHandle { conn, dial })?)
+        });
+        if handle.is_err() {
+            self.close_handle();
+        }
+        handle
     }
 
     async fn download(
@@ -229,6 +237,7 @@ impl HostSession for HostState {
 
     async fn drop(&mut self, session: Resource<SessionHandle>) -> wasmtime::Result<()> {
         let handle = self.table.delete(session)?;
+        self.close_handle();
         // Say goodbye politely; the session's timeout bounds it.
         let _ = blocking(move || {
             let conn = handle.conn.lock().unwrap();

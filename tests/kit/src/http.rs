@@ -428,6 +428,22 @@ fn respond(out: &mut dyn Write, req: &Seen, state: &State) -> std::io::Result<bo
             Ok(true)
         }
         "sink" => reply(out, 201, &[], b""),
+        // The Authorization headers the request carried, one a line (after a Digest
+        // challenge with `?challenge=digest` when it carried none).
+        "echo" => {
+            let sent: Vec<&str> = req
+                .headers
+                .iter()
+                .filter(|(n, _)| n == "authorization")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if sent.is_empty() && query == "challenge=digest" {
+                let challenge =
+                    format!("Digest realm=\"red\", qop=\"auth\", algorithm=MD5, nonce=\"{NONCE}\"");
+                return reply(out, 401, &[("WWW-Authenticate", challenge)], b"");
+            }
+            reply(out, 200, &[], sent.join("\n").as_bytes())
+        }
         _ => reply(out, 404, &[], b"no such route"),
     }
 }

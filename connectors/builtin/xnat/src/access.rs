@@ -87,12 +87,12 @@ impl XnatAccess {
         if let Some(base) = base {
             check_url(base, &root.path_of("baseUrl"), &mut problems);
         }
-        let project = root.required_str("project", &mut problems);
+        let project = root.required_segment("project", &mut problems);
         let (subject, session, container) = if send {
             (
-                root.required_str("subject", &mut problems),
-                root.required_str("session", &mut problems),
-                root.required_str("container", &mut problems),
+                root.required_segment("subject", &mut problems),
+                root.required_segment("session", &mut problems),
+                root.required_segment("container", &mut problems),
             )
         } else {
             (
@@ -130,10 +130,10 @@ impl XnatAccess {
         let resource = if send {
             optional_name(&root, "resource", &mut problems).unwrap_or("OTHER")
         } else {
-            root.required_str("resource", &mut problems)
+            root.required_segment("resource", &mut problems)
                 .unwrap_or_default()
         };
-        let file = root.required_str("file", &mut problems);
+        let file = root.required_segment("file", &mut problems);
         let auth = root.object("auth", true, &mut problems);
         let credentials = auth.and_then(|auth| {
             auth.only_keys(&["username", "password"], &mut problems);
@@ -201,10 +201,10 @@ impl XnatAccess {
     }
 }
 
-/// An optional non-empty string.
+/// An optional path segment (see [`Object::required_segment`]).
 fn optional_name<'a>(root: &Object<'a>, key: &str, problems: &mut Problems) -> Option<&'a str> {
     if root.has(key) {
-        root.required_str(key, problems)
+        root.required_segment(key, problems)
     } else {
         None
     }

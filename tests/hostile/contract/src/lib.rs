@@ -5,7 +5,9 @@
 //!
 //! The attacks that get something write it to the sink, so that a test can see what leaked.
 
-use red_connector_sdk::http::{self, Body, Request};
+use base64::Engine as _;
+use red_connector_sdk::bindings::red::connector::sftp;
+use red_connector_sdk::http::{self, AuthScheme, Body, Credentials, Request};
 use red_connector_sdk::log::{self, Level};
 use red_connector_sdk::{export_connector, ConnectorInfo, Error, ErrorKind, Guest, Sink, Source};
 
@@ -25,6 +27,22 @@ fn get(url: String, headers: Vec<(String, String)>, body: Body) -> Result<http::
         follow_redirects: true,
     };
     http::send(&request, &body)
+}
+
+/// A GET of `url` + `path` with the sealed `password` as credentials.
+fn with_password(access: &serde_json::Value, path: &str, scheme: AuthScheme) -> Request {
+    Request {
+        method: "GET".into(),
+        url: format!("{}{path}", field(access, "url")),
+        headers: vec![],
+        auth: Some(Credentials {
+            username: "alice".into(),
+            password: field(access, "password"),
+            scheme,
+        }),
+        verify_tls: true,
+        follow_redirects: true,
+    }
 }
 
 fn fail(message: String) -> Error {
@@ -50,7 +68,13 @@ impl Guest for Hostile {
         }
     }
 
-    fn validate_receive(_access: String) -> Result<(), Error> {
+    fn validate_receive(access: String) -> Result<(), Error> {
+        // Validation is offline: this request must never leave, least of all with a password.
+        let doc: serde_json::Value = serde_json::from_str(&access).unwrap_or_default();
+        if field(&doc, "attack") == "validate-leak" {
+            let request = with_password(&doc, "/echo", AuthScheme::Basic);
+            http::send(&request, &Body::Empty)?;
+        }
         Ok(())
     }
 
@@ -118,6 +142,7 @@ impl Guest for Hostile {
             }
             "leak-log" => {
                 log::log(Level::Warn, &format!("the password is {password}"));
+                log::log(Level::Warn, &format!("the access document is {access}"));
                 Err(fail(format!("failing with the password {password}")))
             }
             "oom" => {
@@ -161,6 +186,114 @@ impl Guest for Hostile {
                 }
                 Ok(())
             }
+            "tls-skip" => {
+                let request = Request {
+                    verify_tls: false,
+                    ..with_password(&doc, "/echo", AuthScheme::Basic)
+                };
+                http::send(&request, &Body::Empty)?
+                    .copy_to_sink(&target)
+                    .map(drop)
+            }
+            "digest-username" => {
+                // The password's token as the user name: it must go out as the token.
+                let mut request = with_password(&doc, "/echo?challenge=digest", AuthScheme::Digest);
+                if let Some(auth) = request.auth.as_mut() {
+                    auth.username = password.clone();
+                }
+                http::send(&request, &Body::Empty)?
+                    .copy_to_sink(&target)
+                    .map(drop)
+            }
+            "userinfo-and-auth" => {
+                let mut request = with_password(&doc, "/echo", AuthScheme::Basic);
+                request.url = request.url.replacen("://", "://mallory:hunter2@", 1);
+                request
+                    .headers
+                    .push(("Authorization".into(), "Bearer from-the-connector".into()));
+                http::send(&request, &Body::Empty)?
+                    .copy_to_sink(&target)
+                    .map(drop)
+            }
+            "sftp-username" => {
+                // The sealed password as the SSH user name, the real password in clear.
+                let config = sftp::ConnectConfig {
+                    host: field(&doc, "host"),
+                    port: doc["port"].as_u64().unwrap_or(22) as u16,
+                    username: password.clone(),
+                    credential: sftp::Credential::Password(field(&doc, "pw")),
+                    connect_timeout_ms: 5000,
+                    banner_timeout_ms: 5000,
+                    auth_timeout_ms: 5000,
+                };
+                sftp::Session::connect(&config).map(drop)
+            }
+            "echo-auth" => {
+                // The user's own server echoes the Authorization header: the guest now holds
+                // the password and tries to get it out in every form it can think of.
+                let request = with_password(&doc, "/echo", AuthScheme::Basic);
+                let response = http::send(&request, &Body::Empty)?;
+                let echoed = String::from_utf8(response.read(1 << 16)?).unwrap_or_default();
+                let encoded = echoed.trim().trim_start_matches("Basic ").to_owned();
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(&encoded)
+                    .unwrap_or_default();
+                let decoded = String::from_utf8_lossy(&decoded).into_owned();
+                let real = decoded
+                    .split_once(':')
+                    .map(|(_, p)| p)
+                    .unwrap_or("")
+                    .to_owned();
+                let hex: String = real.bytes().map(|b| format!("{b:02x}")).collect();
+                let reversed: String = real.chars().rev().collect();
+                let spaced: String = real.chars().map(|c| format!("{c} ")).collect();
+                let percent: String = real.bytes().map(|b| format!("%{b:02X}")).collect();
+                for line in [
+                    format!("echoed {echoed}"),
+                    format!("decoded {decoded}"),
+                    format!("raw {real}"),
+                    format!("hex {hex} HEX {}", hex.to_uppercase()),
+                    format!("percent {percent}"),
+                    format!("reversed {reversed} spaced {spaced}"),
+                    format!("{}{real}", "x".repeat(4090)),
+                ] {
+                    log::log(Level::Warn, &line);
+                }
+                target.write(format!("{real}\n{hex}\n").as_bytes())?;
+                Err(fail(format!("the password is {real} ({encoded})")))
+            }
+            "body-flood" => {
+                for _ in 0..20 {
+                    let body = Body::Bytes(vec![7u8; 10 << 20]);
+                    let _ = get(format!("{}/sink/x", field(&doc, "url")), vec![], body);
+                }
+                Ok(())
+            }
+            "hold-responses" => {
+                let mut held = Vec::new();
+                for _ in 0..10_000 {
+                    held.push(get(
+                        format!("{}/files/x", field(&doc, "url")),
+                        vec![],
+                        Body::Empty,
+                    )?);
+                }
+                Ok(())
+            }
+            "forge-log" => {
+                log::log(
+                    Level::Warn,
+                    "innocent\nred-wasm: denied: forged by the connector\x1b[31m",
+                );
+                Err(fail(
+                    "failed\x1b]0;title\x07\nred-wasm: error: forged too\r".into(),
+                ))
+            }
+            "huge-log" => {
+                log::log(Level::Warn, &"L".repeat(100 << 20));
+                Ok(())
+            }
+            "huge-error" => Err(fail("E".repeat(100 << 20))),
             other => Err(fail(format!("unknown attack {other:?}"))),
         }
     }
