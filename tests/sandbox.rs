@@ -883,3 +883,21 @@ async fn xnat_names_that_are_dots_empty_or_control_characters_are_invalid() {
     }
     assert!(xnat.seen().is_empty(), "no request was made");
 }
+
+#[tokio::test]
+async fn wasi_handles_are_bounded_too() {
+    let dir = temp();
+    let target = dir.path().join("p");
+    let err = attack(
+        "pollable-flood",
+        json!({}),
+        &TransferOptions::default(),
+        &target,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("4096 handles"), "{err}");
+    assert!(!target.exists());
+    still_works().await;
+}

@@ -293,6 +293,14 @@ impl Guest for Hostile {
                 log::log(Level::Warn, &"L".repeat(100 << 20));
                 Ok(())
             }
+            "pollable-flood" => {
+                // WASI handles cost the host memory too: hold timers without end.
+                let mut held = Vec::new();
+                for _ in 0..1_000_000 {
+                    held.push(wasip2::clocks::monotonic_clock::subscribe_duration(1 << 40));
+                }
+                target.write(format!("held {}", held.len()).as_bytes())
+            }
             "huge-error" => Err(fail("E".repeat(100 << 20))),
             other => Err(fail(format!("unknown attack {other:?}"))),
         }
