@@ -148,10 +148,19 @@ impl Policy {
                             host: bare_host(host),
                             port: Some(port),
                         };
-                        if insecure && !self.insecure_tls.contains(&rule) {
-                            self.insecure_tls.push(rule.clone());
+                        // http://host (port 80) may be upgraded to https://host, as sites
+                        // redirect; never the other way.
+                        let upgrade = (scheme == "http" && port == 80).then(|| HostRule {
+                            scheme: Some("https".into()),
+                            port: Some(443),
+                            ..rule.clone()
+                        });
+                        for rule in std::iter::once(rule).chain(upgrade) {
+                            if insecure {
+                                self.allow_tls_skip(rule.clone());
+                            }
+                            self.push(rule);
                         }
-                        self.push(rule);
                     }
                 }
             }
@@ -355,6 +364,20 @@ mod tests {
             "port differs"
         );
         assert!(policy.check_url(&url("http://127.0.0.1:8080/a")).is_ok());
+        assert!(
+            policy.check_url(&url("https://127.0.0.1:8080/a")).is_err(),
+            "an upgrade only from and to the default ports"
+        );
+        let plain = Policy::derived_from(&serde_json::json!({"url": "http://site.test/x"}));
+        assert!(
+            plain.check_url(&url("https://site.test/x")).is_ok(),
+            "the usual upgrade"
+        );
+        let secure = Policy::derived_from(&serde_json::json!({"url": "https://site.test/x"}));
+        assert!(
+            secure.check_url(&url("http://site.test/x")).is_err(),
+            "never a downgrade"
+        );
         assert!(policy.check_url(&url("http://127.0.0.1:8081/a")).is_err());
         assert!(policy.check("ssh", "sftp.example.org", 2222).is_ok());
         assert!(policy.check("ssh", "sftp.example.org", 22).is_err());

@@ -327,8 +327,8 @@ async fn execute(
                     ),
                 )
             })?;
-        if next.origin() != url.origin() {
-            // Credentials are for the origin the access document named.
+        if next.origin() != url.origin() && !is_https_upgrade(&url, &next) {
+            // Credentials are for the origin the access document named (or its https form).
             auth = None;
             headers.remove(header::AUTHORIZATION);
             headers.remove(header::COOKIE);
@@ -342,6 +342,16 @@ async fn execute(
             shown(&parse_url(&request.url)?)
         ),
     ))
+}
+
+/// Whether `to` is `from` moved from http on port 80 to https on port 443 of the same host:
+/// the usual upgrade, across which python-requests keeps credentials too.
+fn is_https_upgrade(from: &url::Url, to: &url::Url) -> bool {
+    from.scheme() == "http"
+        && to.scheme() == "https"
+        && from.port_or_known_default() == Some(80)
+        && to.port_or_known_default() == Some(443)
+        && from.host() == to.host()
 }
 
 /// Removes the user name and password from `url`, returning them as Basic credentials
@@ -424,17 +434,32 @@ struct Hop<'a> {
 
 impl Hop<'_> {
     /// Basic credentials go with the request; Digest answers the server's challenge and sends
-    /// the request again (re-reading the body from its start).
+    /// the request again. A request with a body learns the challenge first with the same
+    /// request and an empty body, as curl does, so that the body goes out once; a server that
+    /// asks for nothing then gets the request with its body, without credentials.
     async fn send_with_auth(&self, auth: Option<&Credentials>) -> Result<reqwest::Response, Error> {
         let basic = auth.filter(|c| c.scheme == AuthScheme::Basic).map(|c| {
             let token = base64::engine::general_purpose::STANDARD
                 .encode(format!("{}:{}", c.username, c.password));
             format!("Basic {token}")
         });
-        let response = self.send_once(basic).await?;
         let digest = auth.filter(|c| c.scheme == AuthScheme::Digest);
+        let probe = digest.is_some() && !matches!(self.payload, Payload::Empty);
+        let response = if probe {
+            Hop {
+                payload: &Payload::Bytes(Bytes::new()),
+                ..*self
+            }
+            .send_once(None)
+            .await?
+        } else {
+            self.send_once(basic).await?
+        };
         let (Some(credentials), StatusCode::UNAUTHORIZED) = (digest, response.status()) else {
-            return Ok(response);
+            return match probe {
+                true => self.send_once(None).await,
+                false => Ok(response),
+            };
         };
         let challenge = response
             .headers()
@@ -444,7 +469,10 @@ impl Hop<'_> {
             .find(|v| v.trim_start().to_ascii_lowercase().starts_with("digest"))
             .map(str::to_owned);
         let Some(challenge) = challenge else {
-            return Ok(response);
+            return match probe {
+                true => self.send_once(None).await,
+                false => Ok(response),
+            };
         };
         let answer = digest_answer(&challenge, credentials, self.method, self.url)?;
         self.send_once(Some(answer)).await
@@ -538,13 +566,40 @@ fn transport_error(method: &Method, url: &url::Url, error: &reqwest::Error) -> E
         message.push_str("could not connect: ");
     }
     let detail = chain(error);
-    message.push_str(&detail);
-    if detail.contains("certificate") {
+    let tls = tls_problem(&detail);
+    if let Some((name, meaning)) = tls {
+        message.push_str(&format!("{meaning} (TLS: {name})"));
+    } else {
+        message.push_str(&detail);
+    }
+    if tls.is_some() || detail.contains("certificate") {
         message.push_str(
             " (set \"disableSSLVerification\": true in the access document to skip the check)",
         );
     }
     Error::new(ErrorKind::Network, message)
+}
+
+/// What a TLS failure that rustls and webpki name in their own terms means, for people: the
+/// name and its meaning.
+fn tls_problem(detail: &str) -> Option<(&'static str, &'static str)> {
+    const MEANINGS: [(&str, &str); 11] = [
+        ("CaUsedAsEndEntity", "the server's certificate is a CA certificate, not a server certificate (a self-made certificate with the CA flag set)"),
+        ("UnknownIssuer", "the server's certificate is not signed by an authority this machine trusts (self-signed, or from a private CA)"),
+        ("NotValidForName", "the server's certificate is not valid for this host name"),
+        ("Expired", "the server's certificate has expired"),
+        ("NotValidYet", "the server's certificate is not valid yet (or this machine's clock is wrong)"),
+        ("Revoked", "the server's certificate has been revoked"),
+        ("BadSignature", "the server's certificate has an invalid signature"),
+        ("UnsupportedSignatureAlgorithm", "the server's certificate uses a signature algorithm that is not supported"),
+        ("BadEncoding", "the server's certificate cannot be read"),
+        ("UnknownRevocationStatus", "the revocation status of the server's certificate is unknown"),
+        ("HandshakeFailure", "the TLS handshake failed: the server and red-wasm share no protocol version or cipher"),
+    ];
+    MEANINGS
+        .iter()
+        .find(|(name, _)| detail.contains(name))
+        .copied()
 }
 
 /// An error and its causes, without the URL that reqwest puts in its own message.

@@ -3,4 +3,5 @@
 
 pub mod http;
 pub mod sshd;
+pub mod web;
 pub mod xnat;
