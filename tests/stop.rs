@@ -130,6 +130,26 @@ async fn an_sftp_upload_past_its_time_limit_stops_at_once_and_leaves_the_target_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_sftp_upload_stops_and_cleans_up_behind_it() {
+    let dir = temp();
+    let source = big_file(dir.path(), 200);
+    let (scratch, target) = remote_target(b"old contents");
+    let doc = access(&target).to_string();
+    let sftp = connector("sftp");
+    let options = TransferOptions::default();
+    let upload = sftp.send(&doc, &source, &options);
+    // Dropped half a second in, mid-upload: nothing can be awaited any more, so the host
+    // work stops and cleans up on its own, promptly.
+    let dropped = tokio::time::timeout(Duration::from_millis(500), upload).await;
+    assert!(dropped.is_err(), "the upload ended before it was dropped");
+    let clean = eventually(PROMPT, || scratch.listing() == ["target.bin"]);
+    assert!(clean, "left behind: {:?}", scratch.listing());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(std::fs::read(&target).unwrap(), b"old contents");
+    assert_eq!(scratch.listing(), ["target.bin"]);
+}
+
 /// A server that accepts connections and never says a word (no SSH banner).
 fn silent_server() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
