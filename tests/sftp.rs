@@ -188,7 +188,7 @@ async fn send_replaces_an_existing_file() {
 }
 
 #[tokio::test]
-async fn a_failed_upload_removes_its_partial_file_and_keeps_the_target() {
+async fn an_upload_onto_a_folder_fails_naming_the_folder_and_creates_nothing() {
     let scratch = sshd().scratch();
     scratch.put("taken/keep.txt", b"keep");
     let dir = temp();
