@@ -3,9 +3,14 @@
 
 mod support;
 
-use red_wasm::{Direction, ErrorKind, HostKeyCheck, ReceiveTarget, TransferOptions};
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::sync::{Arc, Mutex};
+
+use red_wasm::{
+    Direction, ErrorKind, HostKeyCheck, LogLevel, Observer, ReceiveTarget, TransferOptions,
+};
 use red_wasm_testkit::http::pattern;
-use red_wasm_testkit::sshd::{KeyKind, Sshd, PASSPHRASE, PASSWORD, USER};
+use red_wasm_testkit::sshd::{Config, HostKey, KeyKind, Sshd, PASSPHRASE, PASSWORD, USER};
 use serde_json::{json, Value};
 use support::*;
 
@@ -90,12 +95,22 @@ async fn a_wrong_password_or_passphrase_is_an_auth_error_and_leaves_no_file() {
     assert!(!err.message.contains("not-the-Pa55word"));
 
     let mut access = key_access(KeyKind::Ed25519Passphrase, &remote);
-    access["auth"]["passphrase"] = json!("wrong passphrase");
+    access["auth"]["passphrase"] = json!("not the passphrase");
     let err = receive("sftp", access, &target).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(err.message.contains("wrong passphrase"), "{}", err.message);
     assert!(
         !err.message.contains("BEGIN OPENSSH"),
         "no key material in messages"
+    );
+    let mut access = key_access(KeyKind::Ed25519Passphrase, &remote);
+    access["auth"].as_object_mut().unwrap().remove("passphrase");
+    let err = receive("sftp", access, &target).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(
+        err.message.contains("missing passphrase"),
+        "{}",
+        err.message
     );
     assert!(listing(dir.path()).is_empty());
 }
@@ -173,22 +188,23 @@ async fn send_replaces_an_existing_file() {
 }
 
 #[tokio::test]
-async fn a_failed_upload_removes_its_partial_file_and_keeps_the_target() {
+async fn an_upload_onto_a_folder_fails_naming_the_folder_and_creates_nothing() {
     let scratch = sshd().scratch();
     scratch.put("taken/keep.txt", b"keep");
     let dir = temp();
     let source = dir.path().join("s");
     std::fs::write(&source, pattern(3 << 20)).unwrap();
-    // The target is a folder: the data is written, the final rename fails.
+    // The target is a folder: refused before any byte goes, naming the folder.
     let remote = format!("{}/taken", scratch.path.display());
     let err = send("sftp", password_access(&remote), &source)
         .await
         .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Conflict, "{err}");
     assert!(
-        matches!(err.kind, ErrorKind::Remote | ErrorKind::Auth),
-        "{err}"
+        err.message.contains(&format!("{remote} is a folder")),
+        "{}",
+        err.message
     );
-    assert!(err.message.contains("taken"), "{}", err.message);
     assert_eq!(
         scratch.listing(),
         ["taken", "taken/keep.txt"],
@@ -394,4 +410,296 @@ fn cli_exit_codes_for_sftp() {
         b"cli",
         "failed receives left the file alone"
     );
+}
+
+/// Keeps the transfer's log lines.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<String>>);
+
+impl Observer for Recorder {
+    fn log(&self, _level: LogLevel, message: &str) {
+        self.0.lock().unwrap().push(message.to_owned());
+    }
+}
+
+impl Recorder {
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// Sends `source` to `access`, recording the log.
+async fn send_logged(
+    access: &Value,
+    source: &std::path::Path,
+) -> (red_wasm::Result<red_wasm::Outcome>, Vec<String>) {
+    let recorder = Arc::new(Recorder::default());
+    let options = TransferOptions {
+        observer: recorder.clone(),
+        ..TransferOptions::default()
+    };
+    let result = connector("sftp")
+        .send(&access.to_string(), source, &options)
+        .await;
+    (result, recorder.lines())
+}
+
+/// A server in configuration `config`, or `None` (with the reason printed) when this
+/// machine cannot run it.
+fn server(name: &str, config: Config) -> Option<Sshd> {
+    match Sshd::start_with(config) {
+        Ok(server) => Some(server),
+        Err(why) => {
+            eprintln!("SKIPPED: the {name} sshd cannot run here: {why}");
+            None
+        }
+    }
+}
+
+fn access_on(server: &Sshd, path: &str) -> Value {
+    json!({"host": "127.0.0.1", "port": server.port(),
+           "auth": {"username": USER, "password": PASSWORD}, "filePath": path})
+}
+
+#[tokio::test]
+async fn a_drop_box_that_refuses_renames_and_removals_gets_the_file_written_directly() {
+    let Some(server) = server(
+        "drop box",
+        Config {
+            drop_box: true,
+            ..Config::default()
+        },
+    ) else {
+        return;
+    };
+    let scratch = server.scratch();
+    scratch.put("existing.csv", b"old");
+    let dir = temp();
+    let source = dir.path().join("s");
+    std::fs::write(&source, pattern(3 << 20)).unwrap();
+    for name in ["new.csv", "existing.csv"] {
+        let remote = format!("{}/{name}", scratch.path.display());
+        let (result, log) = send_logged(&access_on(&server, &remote), &source).await;
+        result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            std::fs::read(&remote).unwrap() == pattern(3 << 20),
+            "{name}"
+        );
+        assert!(
+            log.iter()
+                .any(|l| l.contains("refuses renames") && l.contains("directly")),
+            "{log:?}"
+        );
+    }
+    assert_eq!(
+        scratch.listing(),
+        ["existing.csv", "new.csv"],
+        "nothing else was created"
+    );
+}
+
+#[tokio::test]
+async fn a_writable_file_in_a_folder_of_root_is_overwritten_in_place() {
+    let scratch = sshd().scratch();
+    let locked = scratch.path.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let file = locked.join("f.txt");
+    std::fs::write(&file, b"old").unwrap();
+    let (uid, gid) = sshd().user_ids();
+    std::os::unix::fs::chown(&file, Some(uid), Some(gid)).unwrap();
+    let dir = temp();
+    let source = dir.path().join("s");
+    std::fs::write(&source, b"new contents").unwrap();
+
+    let (result, log) = send_logged(&password_access(&file.display().to_string()), &source).await;
+    result.unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), b"new contents");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("create temporary file") && l.contains("directly")),
+        "{log:?}"
+    );
+    assert_eq!(scratch.listing(), ["locked", "locked/f.txt"]);
+
+    // A new file there cannot be written at all: the message names the step and the path.
+    let new = locked.join("new.txt");
+    let (result, _) = send_logged(&password_access(&new.display().to_string()), &source).await;
+    let err = result.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert!(
+        err.message.contains(&format!(
+            "write {USER}@127.0.0.1:{}:{}",
+            sshd().port(),
+            new.display()
+        )),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("permission denied"), "{}", err.message);
+    assert_eq!(scratch.listing(), ["locked", "locked/f.txt"]);
+}
+
+#[tokio::test]
+async fn overwriting_keeps_the_mode_and_group_of_the_file() {
+    let scratch = sshd().scratch();
+    let remote = scratch.put("shared.txt", b"old");
+    let users = 100; // Debian's group `users`; .ci/deps puts the test user in it.
+    std::os::unix::fs::chown(&remote, None, Some(users)).unwrap();
+    std::fs::set_permissions(&remote, std::fs::Permissions::from_mode(0o660)).unwrap();
+    let dir = temp();
+    let source = dir.path().join("s");
+    std::fs::write(&source, b"new contents").unwrap();
+    send(
+        "sftp",
+        password_access(&remote.display().to_string()),
+        &source,
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(&remote).unwrap(), b"new contents");
+    let meta = std::fs::metadata(&remote).unwrap();
+    assert_eq!(meta.mode() & 0o7777, 0o660);
+    assert_eq!(meta.gid(), users, "the group stays `users`");
+    assert_eq!(scratch.listing(), ["shared.txt"]);
+}
+
+#[tokio::test]
+async fn a_chroot_server_takes_uploads_and_downloads_inside_it() {
+    let Some(server) = server(
+        "chroot",
+        Config {
+            chroot: true,
+            ..Config::default()
+        },
+    ) else {
+        return;
+    };
+    let dir = temp();
+    let source = dir.path().join("s");
+    std::fs::write(&source, b"inside the chroot").unwrap();
+    send("sftp", access_on(&server, "/upload/in/f.txt"), &source)
+        .await
+        .unwrap();
+    let on_disk = server.chroot().unwrap().join("upload/in/f.txt");
+    assert_eq!(std::fs::read(&on_disk).unwrap(), b"inside the chroot");
+    let target = dir.path().join("back");
+    receive("sftp", access_on(&server, "upload/in/f.txt"), &target)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"inside the chroot");
+    let names: Vec<_> = std::fs::read_dir(on_disk.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["f.txt"]);
+}
+
+#[tokio::test]
+async fn a_server_taking_passwords_only_by_keyboard_interactive_logs_in() {
+    let Some(server) = server(
+        "keyboard-interactive (PAM)",
+        Config {
+            keyboard_interactive_only: true,
+            ..Config::default()
+        },
+    ) else {
+        return;
+    };
+    let scratch = server.scratch();
+    scratch.put("f", b"through PAM");
+    let dir = temp();
+    let target = dir.path().join("f");
+    let remote = format!("{}/f", scratch.relative);
+    receive("sftp", access_on(&server, &remote), &target)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"through PAM");
+    let mut wrong = access_on(&server, &remote);
+    wrong["auth"]["password"] = json!("not-the-Pa55word");
+    let err = receive("sftp", wrong, &dir.path().join("g"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+}
+
+#[tokio::test]
+async fn any_host_key_type_can_be_pinned() {
+    let Some(server) = server(
+        "Ed25519 + ECDSA + RSA host keys",
+        Config {
+            more_host_keys: vec![HostKey::Ecdsa, HostKey::Rsa],
+            ..Config::default()
+        },
+    ) else {
+        return;
+    };
+    let scratch = server.scratch();
+    scratch.put("f", b"pinned");
+    let access = access_on(&server, &format!("{}/f", scratch.relative)).to_string();
+    let dir = temp();
+    let sftp = connector("sftp");
+    let with = |check: HostKeyCheck| TransferOptions {
+        ssh_host_keys: check,
+        ..TransferOptions::default()
+    };
+    let target = ReceiveTarget::File(dir.path().join("f"));
+    for kind in [HostKey::Rsa, HostKey::Ecdsa, HostKey::Ed25519] {
+        let (fingerprint, line) = server.host_key(kind);
+        let pinned = HostKeyCheck::Fingerprints(vec![fingerprint]);
+        sftp.receive(&access, target.clone(), &with(pinned))
+            .await
+            .unwrap_or_else(|e| panic!("pinned {kind:?}: {e}"));
+        let known = dir.path().join(format!("known_{kind:?}"));
+        std::fs::write(&known, line).unwrap();
+        sftp.receive(
+            &access,
+            target.clone(),
+            &with(HostKeyCheck::KnownHosts(known)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("known_hosts with {kind:?} only: {e}"));
+    }
+    let wrong = HostKeyCheck::Fingerprints(vec![
+        "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+    ]);
+    let err = sftp
+        .receive(&access, target, &with(wrong))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    for kind in [HostKey::Rsa, HostKey::Ecdsa, HostKey::Ed25519] {
+        let (fingerprint, _) = server.host_key(kind);
+        assert!(
+            err.message.contains(&fingerprint),
+            "{kind:?}: {}",
+            err.message
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_with_only_aes128_ctr_works_both_ways() {
+    let Some(server) = server(
+        "aes128-ctr only",
+        Config {
+            ciphers: Some("aes128-ctr".into()),
+            ..Config::default()
+        },
+    ) else {
+        return;
+    };
+    let scratch = server.scratch();
+    let dir = temp();
+    let source = dir.path().join("s");
+    std::fs::write(&source, pattern(1 << 20)).unwrap();
+    let remote = format!("{}/ctr.bin", scratch.path.display());
+    send("sftp", access_on(&server, &remote), &source)
+        .await
+        .unwrap();
+    let target = dir.path().join("back");
+    receive("sftp", access_on(&server, &remote), &target)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == pattern(1 << 20));
 }

@@ -10,7 +10,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::{exports, ConnectorComponentPre, WitError};
 use crate::host::local::{Input, Output, SinkHandle};
-use crate::host::{HostState, TransferCtx};
+use crate::host::{HostState, HostStop, TransferCtx};
 use crate::limits::{human_bytes, Limits, Meter};
 use crate::messages::{self, Lines};
 use crate::observer::{LogLevel, Observer, Silent};
@@ -309,6 +309,10 @@ impl Connector {
             inner: options.observer.clone(),
             secrets: secrets.clone(),
         });
+        // Host I/O stops with the transfer: at the deadline, on cancellation, or when this
+        // future is dropped (the guard).
+        let stop = HostStop::default();
+        let _stop_on_drop = stop.token().clone().drop_guard();
         let transfer = TransferCtx {
             policy: Arc::new(policy),
             clients: self.shared.clients.clone(),
@@ -318,6 +322,8 @@ impl Connector {
             secrets: secrets.clone(),
             output,
             input,
+            host_keys: options.ssh_host_keys.clone(),
+            stop: stop.clone(),
         };
         let mut store = Store::new(&self.shared.engine, HostState::new(transfer));
         store.limiter(|state| &mut state.limiter);
@@ -388,11 +394,17 @@ impl Connector {
         };
         let outcome = tokio::select! {
             outcome = work => outcome,
-            () = deadline => return Err(meter.reach(time_limit(limits.timeout.unwrap_or_default()))),
-            () = cancelled => return Err(Error::new(
-                crate::ErrorKind::Denied,
-                format!("the transfer with {} was cancelled", self.label),
-            )),
+            () = deadline => {
+                stop.halt().await;
+                return Err(meter.reach(time_limit(limits.timeout.unwrap_or_default())));
+            }
+            () = cancelled => {
+                stop.halt().await;
+                return Err(Error::new(
+                    crate::ErrorKind::Denied,
+                    format!("the transfer with {} was cancelled", self.label),
+                ));
+            }
         };
         let mask = |e: Error| {
             let message = messages::clean(&e.message, &secrets, Lines::Many, messages::MAX_ERROR);

@@ -153,6 +153,8 @@ async fn run(
     };
     let options = TransferOptions {
         observer: Arc::new(CliObserver::new(false, false)),
+        // An agent stopping the command (SIGTERM) gets the same clean-up as `run`.
+        cancel: Some(super::cancel_on_interrupt()),
         ..TransferOptions::default()
     };
     match direction {

@@ -417,14 +417,36 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
     }
 }
 
-/// A token that Ctrl-C (SIGINT) triggers, so that an interrupted receive leaves no file.
-fn cancel_on_interrupt() -> red_wasm::CancellationToken {
+/// A token that Ctrl-C (SIGINT), SIGTERM and SIGHUP trigger (what `docker stop`, systemd and
+/// batch schedulers send, and a closed terminal), so that a stopped transfer leaves no file:
+/// no local `.part`, no remote temporary file. The transfer then fails as cancelled.
+pub(crate) fn cancel_on_interrupt() -> red_wasm::CancellationToken {
+    use tokio::signal::unix::{signal, SignalKind};
     let token = red_wasm::CancellationToken::new();
     let trigger = token.clone();
+    // Installed now, not when the task first runs: a signal that comes early must cancel too.
+    let terminate = signal(SignalKind::terminate()).ok();
+    let hangup = signal(SignalKind::hangup()).ok();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            trigger.cancel();
+        async fn received(signal: Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
+            }
         }
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = interrupt => {}
+            () = received(terminate) => {}
+            () = received(hangup) => {}
+        }
+        trigger.cancel();
     });
     token
 }

@@ -10,7 +10,10 @@ pub mod log;
 pub mod sftp;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -18,7 +21,7 @@ use crate::bindings::red::connector::types;
 use crate::bindings::WitError;
 use crate::limits::Meter;
 use crate::observer::Observer;
-use crate::policy::Policy;
+use crate::policy::{HostKeyCheck, Policy};
 use crate::secrets::Secrets;
 
 /// The data of one store: one transfer (or one `info`/`validate` call).
@@ -102,6 +105,49 @@ pub struct TransferCtx {
     pub meter: Arc<Meter>,
     /// The secrets behind the sealed access document's tokens.
     pub secrets: Secrets,
+    /// How SSH host keys are checked (the policy checks them; SFTP also prefers the
+    /// algorithms of pinned or known keys).
+    pub host_keys: HostKeyCheck,
+    /// Stops the transfer's blocking host I/O (SFTP) on deadline, cancellation or drop.
+    pub stop: HostStop,
+}
+
+/// How long [`HostStop::halt`] waits for stopped host work to wind down (an SFTP upload
+/// removes its remote temporary file meanwhile).
+pub const STOP_WAIT: Duration = Duration::from_millis(200);
+
+/// The stop signal of one transfer's blocking host work, and that work's tasks.
+///
+/// Host calls that block (libssh2) run as tasks of [`HostStop::spawn_blocking`] and watch
+/// [`HostStop::token`]: between chunks, and by shutting their sockets down when it fires.
+/// The transfer triggers it on deadline or cancellation ([`HostStop::halt`]) and when its
+/// future is dropped (a guard on the token).
+#[derive(Clone, Default)]
+pub struct HostStop {
+    token: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl HostStop {
+    /// Fires when the transfer stops.
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Runs blocking work as one of the transfer's tasks.
+    pub fn spawn_blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> tokio::task::JoinHandle<T> {
+        self.tasks.spawn_blocking(work)
+    }
+
+    /// Stops the host work and waits (at most [`STOP_WAIT`]) for it to clean up and end.
+    pub async fn halt(&self) {
+        self.token.cancel();
+        self.tasks.close();
+        let _ = tokio::time::timeout(STOP_WAIT, self.tasks.wait()).await;
+    }
 }
 
 impl HostState {

@@ -1,31 +1,40 @@
 //! The `sftp` interface on ssh2 (libssh2): sessions as resources, file bytes moved host-side.
 //!
-//! libssh2 is blocking, so every call runs on tokio's blocking pool with the session behind a
-//! mutex; the session's own timeout (the runtime's idle timeout once logged in) bounds each
-//! call, so a guest waiting on the host cannot wait forever.
+//! libssh2 is blocking, so every call runs on tokio's blocking pool (as a task of the
+//! transfer's [`HostStop`]) with the session behind a mutex; the session's own timeout (the
+//! runtime's idle timeout once logged in) bounds each call, so a guest waiting on the host
+//! cannot wait forever.
+//!
+//! Stopping: when the transfer stops (deadline, cancellation, dropped future), the copy loops
+//! notice between chunks, and a watcher shuts the session's socket down [`STOP_GRACE`] later
+//! so that a libssh2 call blocked on the network returns at once; connecting, the banner and
+//! the login are cut the same way. A stopped upload never renames onto its target and
+//! removes its temporary file; a stopped download's output is dropped (no local `.part`).
 //!
 //! Throughput: libssh2 reads ahead four times the length asked and pipelines large writes, so
 //! reads and writes go in 1 MiB pieces; `std::io::copy`'s 8 KiB would run at a fraction of the
 //! speed.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ssh2::{ErrorCode, OpenFlags, OpenType, Session, Sftp};
+use ssh2::{ErrorCode, HostKeyType, MethodType, OpenFlags, OpenType, Session, Sftp};
+use tokio_util::sync::{CancellationToken, DropGuard};
 use wasmtime::component::Resource;
 
 use super::local::{Input, Output};
-use super::HostState;
+use super::{HostState, HostStop};
 use crate::bindings::red::connector::local::{Sink, Source};
 use crate::bindings::red::connector::sftp::{
     ConnectConfig, Credential, FileStat, Host, HostSession, KeyLogin,
 };
 use crate::limits::Meter;
-use crate::observer::Observer;
+use crate::observer::{LogLevel, Observer};
+use crate::policy::HostKeyCheck;
 use crate::secrets::SecretKind;
 use crate::{Error, ErrorKind};
 
@@ -40,40 +49,97 @@ const RANGE_READ: usize = 128 * 1024;
 /// Files at least this large are downloaded over two sessions, each fetching half.
 const PARALLEL_MIN: u64 = 64 * 1024 * 1024;
 
+/// The longest the host waits for each SSH step a connector sets a timeout for (TCP connect,
+/// banner and key exchange, login): a connector's `connect-config` may ask for less, never
+/// more (its fields go up to 2^32-1 ms, 49 days). The transfer's deadline and cancellation
+/// cut every step short as well.
+pub const MAX_SSH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// After a stop, how long a copy loop has to notice it (between chunks, cleaning up over its
+/// own session) before the session's socket is shut down under it.
+const STOP_GRACE: Duration = Duration::from_millis(100);
+
+/// Each step of the short-lived session that removes an upload's temporary file when the
+/// stopped session is dead.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Host-key algorithms by key, in OpenSSH's order of preference: a server has at most one
+/// key of each family, and the RSA key serves all three RSA names.
+const HOST_KEY_FAMILIES: [&str; 5] = [
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512,rsa-sha2-256,ssh-rsa",
+];
+
 /// A logged-in SFTP session.
 pub struct SessionHandle {
     conn: Arc<Mutex<Connection>>,
     dial: Arc<Dial>,
 }
 
-/// How a session was made: enough to open another one (for parallel transfers) with the
-/// same checks.
+/// How a session was made: enough to open another one (for parallel transfers, or to clean
+/// up after a stop) with the same checks.
 struct Dial {
     config: ConnectConfig,
     /// `user@host:port`, for messages.
     endpoint: String,
     policy: Arc<crate::Policy>,
+    host_keys: HostKeyCheck,
     idle: Duration,
     meter: Arc<Meter>,
+    stop: CancellationToken,
+    observer: Arc<dyn Observer>,
 }
 
 impl Dial {
     fn connect(&self) -> Result<Connection, Error> {
         self.meter.request()?;
-        connect(&self.config, &self.endpoint, &self.policy, self.idle)
+        connect(self, &self.stop, None)
+    }
+
+    /// A short-lived session for removing what a stopped transfer left: not cut by the stop
+    /// (it has fired already), each step bounded by [`CLEANUP_TIMEOUT`] instead.
+    fn cleanup_session(&self) -> Result<Connection, Error> {
+        connect(self, &CancellationToken::new(), Some(CLEANUP_TIMEOUT))
     }
 }
 
 struct Connection {
     session: Session,
     sftp: Sftp,
+    /// Ends the watcher that shuts the socket down on a stop.
+    _watch: Option<DropGuard>,
 }
 
-/// Where moved bytes are counted: the meter (the byte limit) and the observer (progress).
+/// Where moved bytes are counted: the meter (the byte limit) and the observer (progress);
+/// and the stop that the copy loops check between chunks.
 #[derive(Clone, Copy)]
 struct Tally<'a> {
     observer: &'a dyn Observer,
     meter: &'a Meter,
+    stop: &'a CancellationToken,
+}
+
+impl Tally<'_> {
+    /// `Err` once the transfer has stopped.
+    fn check(&self) -> Result<(), Error> {
+        check_stop(self.stop)
+    }
+}
+
+fn check_stop(stop: &CancellationToken) -> Result<(), Error> {
+    if stop.is_cancelled() {
+        return Err(stopped());
+    }
+    Ok(())
+}
+
+/// The error of host work cut short by a stop. The caller never sees it: the transfer
+/// reports the deadline or the cancellation that stopped it.
+fn stopped() -> Error {
+    Error::new(ErrorKind::Denied, "the transfer was stopped")
 }
 
 impl HostState {
@@ -112,12 +178,16 @@ impl HostSession for HostState {
             endpoint: format!("{}@{}:{}", config.username, config.host, config.port),
             config,
             policy: ctx.policy.clone(),
+            host_keys: ctx.host_keys.clone(),
             idle: ctx.timeouts.idle,
             meter: ctx.meter.clone(),
+            stop: ctx.stop.token().clone(),
+            observer: ctx.observer.clone(),
         });
         self.open_handle()?;
         let dialer = dial.clone();
-        let conn = blocking(move || dialer.connect()).await;
+        let stop = self.transfer.stop.clone();
+        let conn = blocking(&stop, move || dialer.connect()).await;
         let handle = conn.and_then(|conn| {
             let conn = Arc::new(Mutex::new(conn));
             Ok(self.table.push(SessionHandle { conn, dial })?)
@@ -142,12 +212,13 @@ impl HostSession for HostState {
             .take()
             .ok_or_else(|| Error::internal("this transfer has no output"))?;
         let observer = ctx.observer.clone();
-        let (output, result) = blocking(move || {
+        let (output, result) = blocking(&ctx.stop, move || {
             let conn = conn.lock().unwrap();
             let second = || dial.connect();
             let tally = Tally {
                 observer: &*observer,
                 meter: &dial.meter,
+                stop: &dial.stop,
             };
             let result = download(
                 &conn.sftp,
@@ -157,6 +228,9 @@ impl HostSession for HostState {
                 &mut output,
                 tally,
             );
+            // A stopped download's output goes now, with its temporary file, before the
+            // transfer stops waiting for this task.
+            tally.check()?;
             Ok((output, result))
         })
         .await?;
@@ -179,23 +253,21 @@ impl HostSession for HostState {
             .clone()
             .ok_or_else(|| Error::internal("this transfer has no local source"))?;
         let observer = self.transfer.observer.clone();
-        blocking(move || {
+        blocking(&self.transfer.stop, move || {
             let conn = conn.lock().unwrap();
-            let second = || dial.connect();
-            let path = Path::new(&path);
             let tally = Tally {
                 observer: &*observer,
                 meter: &dial.meter,
+                stop: &dial.stop,
             };
-            upload(
-                &conn.sftp,
-                second,
-                &dial.endpoint,
-                &input,
-                path,
-                make_dirs,
+            let upload = Upload {
+                conn: &conn,
+                dial: &dial,
+                input: &input,
+                path: Path::new(&path),
                 tally,
-            )
+            };
+            upload.run(make_dirs)
         })
         .await
     }
@@ -206,7 +278,7 @@ impl HostSession for HostState {
         path: String,
     ) -> Result<Option<FileStat>, Error> {
         let (conn, dial) = self.sftp_session(&session)?;
-        blocking(move || {
+        blocking(&self.transfer.stop, move || {
             let conn = conn.lock().unwrap();
             match conn.sftp.stat(Path::new(&path)) {
                 Ok(stat) => Ok(Some(FileStat {
@@ -226,7 +298,7 @@ impl HostSession for HostState {
         path: String,
     ) -> Result<(), Error> {
         let (conn, dial) = self.sftp_session(&session)?;
-        blocking(move || {
+        blocking(&self.transfer.stop, move || {
             let conn = conn.lock().unwrap();
             conn.sftp
                 .unlink(Path::new(&path))
@@ -238,8 +310,8 @@ impl HostSession for HostState {
     async fn drop(&mut self, session: Resource<SessionHandle>) -> wasmtime::Result<()> {
         let handle = self.table.delete(session)?;
         self.close_handle();
-        // Say goodbye politely; the session's timeout bounds it.
-        let _ = blocking(move || {
+        // Say goodbye politely; the session's timeout (or a stop) bounds it.
+        let _ = blocking(&self.transfer.stop, move || {
             let conn = handle.conn.lock().unwrap();
             let _ = conn.session.disconnect(None, "done", None);
             Ok(())
@@ -249,36 +321,278 @@ impl HostSession for HostState {
     }
 }
 
-/// Runs blocking libssh2 work off the async threads.
+/// Runs blocking libssh2 work off the async threads, as a task of the transfer's stop. Once
+/// the transfer has stopped, whatever the work says is reported as [`stopped`].
 async fn blocking<T: Send + 'static>(
+    stop: &HostStop,
     work: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
-    tokio::task::spawn_blocking(work)
+    let token = stop.token().clone();
+    check_stop(&token)?;
+    let result = stop
+        .spawn_blocking(work)
         .await
-        .map_err(|e| Error::internal(format!("an SFTP task failed: {e}")))?
+        .map_err(|e| Error::internal(format!("an SFTP task failed: {e}")))?;
+    check_stop(&token)?;
+    result
 }
 
-fn millis(ms: u32) -> Duration {
-    Duration::from_millis(u64::from(ms.max(1)))
+/// A guest's timeout in milliseconds, capped at [`MAX_SSH_TIMEOUT`] and at `cap`.
+fn step_timeout(ms: u32, cap: Option<Duration>) -> Duration {
+    let asked = Duration::from_millis(u64::from(ms.max(1))).min(MAX_SSH_TIMEOUT);
+    cap.map_or(asked, |cap| asked.min(cap))
 }
 
-/// Connects, checks the host key, logs in, and opens the SFTP channel.
+/// libssh2's timeout (milliseconds, 0 = none) for `duration`.
+fn libssh2_ms(duration: Duration) -> u32 {
+    u32::try_from(duration.as_millis())
+        .unwrap_or(u32::MAX)
+        .max(1)
+}
+
+/// Shuts `socket` down [`STOP_GRACE`] after `stop` fires, unless the returned guard is
+/// dropped first (the session is gone). `None` outside a tokio runtime, where nothing could
+/// fire the stop anyway.
+fn watch(stop: &CancellationToken, socket: TcpStream) -> Option<DropGuard> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    let done = CancellationToken::new();
+    let (stop, gone) = (stop.clone(), done.clone());
+    handle.spawn(async move {
+        tokio::select! {
+            () = gone.cancelled() => return,
+            () = stop.cancelled() => {}
+        }
+        tokio::select! {
+            () = gone.cancelled() => {}
+            () = tokio::time::sleep(STOP_GRACE) => {
+                let _ = socket.shutdown(Shutdown::Both);
+            }
+        }
+    });
+    Some(done.drop_guard())
+}
+
+/// `TcpStream::connect_timeout`, given up when `stop` fires: the connect runs in a thread of
+/// its own, left to finish (within `timeout`) by itself after a stop.
+fn tcp_connect(
+    address: SocketAddr,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> std::io::Result<TcpStream> {
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name("red-wasm-ssh-connect".into())
+        .spawn(move || {
+            let _ = tx.send(TcpStream::connect_timeout(&address, timeout));
+        })?;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(10)) {
+            Ok(result) => return result,
+            Err(RecvTimeoutError::Timeout) if stop.is_cancelled() => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "stopped",
+                ))
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(std::io::Error::other("the connecting thread failed"))
+            }
+        }
+    }
+}
+
+/// Connects, checks the host key, logs in, and opens the SFTP channel. `stop` cuts every
+/// step short; `cap` bounds each step's timeout further.
+///
+/// When host keys are pinned or listed in a known-hosts file, the key algorithms are chosen
+/// as OpenSSH does: those of the keys known for the host first. A server has one key per
+/// algorithm family; when the key it shows does not match, the connection is made again
+/// preferring the families not seen yet, until one matches or none is left (fingerprints
+/// say nothing about their algorithm, so this is how a pinned ECDSA or RSA key is found).
 fn connect(
-    config: &ConnectConfig,
-    endpoint: &str,
-    policy: &crate::Policy,
-    idle: Duration,
+    dial: &Dial,
+    stop: &CancellationToken,
+    cap: Option<Duration>,
 ) -> Result<Connection, Error> {
-    let network = |what: &str, detail: &dyn std::fmt::Display| {
-        Error::new(ErrorKind::Network, format!("{what} {endpoint}: {detail}"))
+    let config = &dial.config;
+    let endpoint = &dial.endpoint;
+    let mut order: Vec<usize> = match &dial.host_keys {
+        HostKeyCheck::AcceptAny => Vec::new(),
+        HostKeyCheck::KnownHosts(file) => known_families(file, &config.host, config.port),
+        HostKeyCheck::Fingerprints(_) => Vec::new(),
     };
+    if !matches!(dial.host_keys, HostKeyCheck::AcceptAny) {
+        let rest: Vec<usize> = (0..HOST_KEY_FAMILIES.len())
+            .filter(|f| !order.contains(f))
+            .collect();
+        order.extend(rest);
+    }
+    let mut first_denial: Option<Error> = None;
+    let mut others = Vec::new();
+    let (session, watch) = loop {
+        let prefs = (!order.is_empty()).then(|| {
+            order
+                .iter()
+                .map(|f| HOST_KEY_FAMILIES[*f])
+                .collect::<Vec<_>>()
+                .join(",")
+        });
+        let (session, watch) =
+            handshake(dial, stop, cap, prefs.as_deref()).map_err(|e| match &first_denial {
+                // The server has no key of the families left.
+                Some(first) => with_other_keys(first.clone(), &others),
+                None => e,
+            })?;
+        let (key, kind) = session
+            .host_key()
+            .ok_or_else(|| network(endpoint, "no host key from", &"the server sent none"))?;
+        let key = key.to_vec();
+        let sha256 = session
+            .host_key_hash(ssh2::HashType::Sha256)
+            .ok_or_else(|| network(endpoint, "no host key from", &"the server sent none"))?
+            .to_vec();
+        let checked = dial.policy.check_host_key(endpoint, &sha256, |file| {
+            let mut known = session.known_hosts().map_err(|e| e.to_string())?;
+            known
+                .read_file(file, ssh2::KnownHostFileKind::OpenSSH)
+                .map_err(|e| e.to_string())?;
+            Ok(matches!(
+                known.check_port(&config.host, config.port, &key),
+                ssh2::CheckResult::Match
+            ))
+        });
+        let Err(denied) = checked else {
+            break (session, watch);
+        };
+        let _ = session.disconnect(None, "host key not trusted", None);
+        // Try the server's other keys, if it has any of a family not seen yet.
+        if first_denial.is_none() {
+            first_denial = Some(denied);
+        } else {
+            others.push(fingerprint(&sha256));
+        }
+        let seen = family(kind);
+        order.retain(|f| Some(*f) != seen);
+        if seen.is_none() || order.is_empty() {
+            let first = first_denial.unwrap_or_else(|| Error::internal("no denial"));
+            return Err(with_other_keys(first, &others));
+        }
+        check_stop(stop)?;
+    };
+    if let Some(first) = first_denial {
+        dial.observer.log(
+            LogLevel::Debug,
+            &format!(
+                "{endpoint}: {}; another of its host keys matched",
+                first.message
+            ),
+        );
+    }
+
+    login(
+        dial,
+        &session,
+        step_timeout(config.auth_timeout_ms, cap),
+        stop,
+    )?;
+    session.set_timeout(libssh2_ms(cap.map_or(dial.idle, |cap| dial.idle.min(cap))));
+    let sftp = session.sftp().map_err(|e| {
+        if stop.is_cancelled() {
+            return stopped();
+        }
+        Error::new(ErrorKind::Remote, format!("{endpoint} offers no SFTP: {e}"))
+    })?;
+    Ok(Connection {
+        session,
+        sftp,
+        _watch: watch,
+    })
+}
+
+fn network(endpoint: &str, what: &str, detail: &dyn std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Network, format!("{what} {endpoint}: {detail}"))
+}
+
+fn fingerprint(sha256: &[u8]) -> String {
+    use base64::Engine as _;
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha256)
+    )
+}
+
+fn with_other_keys(error: Error, others: &[String]) -> Error {
+    if others.is_empty() {
+        return error;
+    }
+    let message = format!(
+        "{}; its other host keys did not match either: {}",
+        error.message,
+        others.join(", ")
+    );
+    Error::new(error.kind, message)
+}
+
+/// The index in [`HOST_KEY_FAMILIES`] of a key type.
+fn family(kind: HostKeyType) -> Option<usize> {
+    match kind {
+        HostKeyType::Ed25519 => Some(0),
+        HostKeyType::Ecdsa256 => Some(1),
+        HostKeyType::Ecdsa384 => Some(2),
+        HostKeyType::Ecdsa521 => Some(3),
+        HostKeyType::Rsa => Some(4),
+        _ => None,
+    }
+}
+
+/// The families of the keys that an OpenSSH known-hosts file lists for `host` on `port`
+/// (hashed entries count too: their host cannot be read), in the file's order.
+fn known_families(file: &Path, host: &str, port: u16) -> Vec<usize> {
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return Vec::new();
+    };
+    let bracketed = format!("[{host}]:{port}");
+    let mut families = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(hosts) = fields.next() else { continue };
+        if hosts.starts_with('#') || hosts.starts_with('@') {
+            continue;
+        }
+        let listed = hosts.split(',').any(|h| {
+            h.starts_with("|1|") || h == bracketed || (port == 22 && h.eq_ignore_ascii_case(host))
+        });
+        let kind = fields.next().unwrap_or("");
+        let found = HOST_KEY_FAMILIES
+            .iter()
+            .position(|names| names.split(',').any(|name| name == kind));
+        if let Some(found) = found.filter(|f| listed && !families.contains(f)) {
+            families.push(found);
+        }
+    }
+    families
+}
+
+/// TCP connection, banner and key exchange, with `prefs` as the host-key algorithms.
+fn handshake(
+    dial: &Dial,
+    stop: &CancellationToken,
+    cap: Option<Duration>,
+    prefs: Option<&str>,
+) -> Result<(Session, Option<DropGuard>), Error> {
+    let config = &dial.config;
+    let endpoint = &dial.endpoint;
+    // Resolving is not cut by a stop (the system's resolver has its own timeouts).
     let addresses = (config.host.as_str(), config.port)
         .to_socket_addrs()
-        .map_err(|e| network("cannot resolve", &e))?;
+        .map_err(|e| network(endpoint, "cannot resolve", &e))?;
     let mut last_error = None;
     let mut tcp = None;
     for address in addresses {
-        match TcpStream::connect_timeout(&address, millis(config.connect_timeout_ms)) {
+        check_stop(stop)?;
+        match tcp_connect(address, step_timeout(config.connect_timeout_ms, cap), stop) {
             Ok(stream) => {
                 tcp = Some(stream);
                 break;
@@ -286,69 +600,173 @@ fn connect(
             Err(e) => last_error = Some(e),
         }
     }
+    check_stop(stop)?;
     let tcp = tcp.ok_or_else(|| {
         let detail = last_error.map_or("no address".to_owned(), |e| e.to_string());
-        network("could not connect to", &detail)
+        network(endpoint, "could not connect to", &detail)
     })?;
     let _ = tcp.set_nodelay(true);
+    let watch = match tcp.try_clone() {
+        Ok(socket) => watch(stop, socket),
+        Err(e) => return Err(network(endpoint, "could not connect to", &e)),
+    };
 
     let mut session = Session::new().map_err(|e| Error::internal(e.to_string()))?;
     session.set_tcp_stream(tcp);
-    session.set_timeout(config.banner_timeout_ms.max(1));
-    session
-        .handshake()
-        .map_err(|e| network("SSH handshake failed with", &e))?;
-
-    let sha256 = session
-        .host_key_hash(ssh2::HashType::Sha256)
-        .ok_or_else(|| network("no host key from", &"the server sent none"))?
-        .to_vec();
-    policy.check_host_key(endpoint, &sha256, |file| {
-        let (key, _) = session.host_key().ok_or("no host key")?;
-        let mut known = session.known_hosts().map_err(|e| e.to_string())?;
-        known
-            .read_file(file, ssh2::KnownHostFileKind::OpenSSH)
-            .map_err(|e| e.to_string())?;
-        Ok(matches!(
-            known.check_port(&config.host, config.port, key),
-            ssh2::CheckResult::Match
-        ))
+    session.set_timeout(libssh2_ms(step_timeout(config.banner_timeout_ms, cap)));
+    if let Some(prefs) = prefs {
+        // libssh2 drops the names it does not know; with none left it keeps its defaults.
+        let _ = session.method_pref(MethodType::HostKey, prefs);
+    }
+    session.handshake().map_err(|e| {
+        if stop.is_cancelled() {
+            return stopped();
+        }
+        network(endpoint, "SSH handshake failed with", &e)
     })?;
+    Ok((session, watch))
+}
 
-    session.set_timeout(config.auth_timeout_ms.max(1));
-    let login = match &config.credential {
-        Credential::Password(password) => session.userauth_password(&config.username, password),
-        Credential::PrivateKey(login) => session.userauth_pubkey_memory(
-            &config.username,
-            None,
-            &login.key,
-            login.passphrase.as_deref(),
-        ),
-    };
-    let how = match &config.credential {
-        Credential::Password(_) => "password",
-        Credential::PrivateKey(_) => "private key",
-    };
-    if let Err(e) = login {
-        return Err(Error::new(
+/// Logs in with the configured credential. A password goes by the `password` method, then
+/// by `keyboard-interactive` (answering the server's prompts with it) when the server offers
+/// that: PAM servers often take passwords only that way.
+fn login(
+    dial: &Dial,
+    session: &Session,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> Result<(), Error> {
+    let config = &dial.config;
+    let endpoint = &dial.endpoint;
+    let user = config.username.as_str();
+    session.set_timeout(libssh2_ms(timeout));
+    let failed = |how: &str, detail: Option<&str>| {
+        if stop.is_cancelled() {
+            return stopped();
+        }
+        let detail = detail.map_or(String::new(), |d| format!(": {d}"));
+        Error::new(
             ErrorKind::Auth,
-            format!(
-                "SSH login to {endpoint} with a {how} failed: {}",
-                e.message()
-            ),
-        ));
+            format!("SSH login to {endpoint} with a {how} failed{detail}"),
+        )
+    };
+    // Asking for the methods tries the `none` method, which some servers accept.
+    let methods = match session.auth_methods(user) {
+        Ok(methods) => methods.to_owned(),
+        Err(_) if session.authenticated() => return Ok(()),
+        Err(e) => {
+            check_stop(stop)?;
+            let detail = format!("SSH login to {endpoint}: {}", e.message());
+            return Err(Error::new(ErrorKind::Network, detail));
+        }
+    };
+    if session.authenticated() {
+        return Ok(());
     }
-    if !session.authenticated() {
-        return Err(Error::new(
-            ErrorKind::Auth,
-            format!("SSH login to {endpoint} with a {how} failed"),
-        ));
+    let offers = |method: &str| methods.split(',').any(|m| m == method);
+    match &config.credential {
+        Credential::Password(password) => {
+            let mut last = None;
+            if offers("password") {
+                if let Err(e) = session.userauth_password(user, password) {
+                    last = Some(e.message().to_owned());
+                }
+            }
+            check_stop(stop)?;
+            if !session.authenticated() && offers("keyboard-interactive") {
+                let mut answer = PasswordPrompter {
+                    password,
+                    rounds: 0,
+                };
+                if let Err(e) = session.userauth_keyboard_interactive(user, &mut answer) {
+                    last = Some(e.message().to_owned());
+                }
+            }
+            if session.authenticated() {
+                return Ok(());
+            }
+            if !offers("password") && !offers("keyboard-interactive") {
+                let detail = format!("the server takes no password (it offers: {methods})");
+                return Err(failed("password", Some(&detail)));
+            }
+            Err(failed("password", last.as_deref()))
+        }
+        Credential::PrivateKey(key) => {
+            let encrypted = key_is_encrypted(&key.key);
+            let passphrase = key.passphrase.as_deref().filter(|p| !p.is_empty());
+            if encrypted == Some(true) && passphrase.is_none() {
+                return Err(failed(
+                    "private key",
+                    Some("the key is encrypted and no passphrase was given (missing passphrase)"),
+                ));
+            }
+            let result = session.userauth_pubkey_memory(user, None, &key.key, passphrase);
+            if session.authenticated() {
+                return Ok(());
+            }
+            let Err(e) = result else {
+                return Err(failed("private key", None));
+            };
+            // libssh2 says "Unsupported private key format" (or similar) when it cannot
+            // decrypt a key; the server's refusals are these two codes.
+            let refused = matches!(e.code(), ErrorCode::Session(-18 | -19));
+            if encrypted == Some(true) && !refused && !stop.is_cancelled() {
+                let detail = format!("wrong passphrase for the encrypted key ({})", e.message());
+                return Err(failed("private key", Some(&detail)));
+            }
+            Err(failed("private key", Some(e.message())))
+        }
     }
-    session.set_timeout(u32::try_from(idle.as_millis()).unwrap_or(u32::MAX));
-    let sftp = session
-        .sftp()
-        .map_err(|e| Error::new(ErrorKind::Remote, format!("{endpoint} offers no SFTP: {e}")))?;
-    Ok(Connection { session, sftp })
+}
+
+/// Answers keyboard-interactive prompts with the password: every prompt that does not echo
+/// (the password prompt), for a few rounds at most.
+struct PasswordPrompter<'a> {
+    password: &'a str,
+    rounds: u32,
+}
+
+impl ssh2::KeyboardInteractivePrompt for PasswordPrompter<'_> {
+    fn prompt<'a>(
+        &mut self,
+        _username: &str,
+        _instructions: &str,
+        prompts: &[ssh2::Prompt<'a>],
+    ) -> Vec<String> {
+        if !prompts.is_empty() {
+            self.rounds += 1;
+        }
+        prompts
+            .iter()
+            .map(|p| {
+                if !p.echo && self.rounds <= 3 {
+                    self.password.to_owned()
+                } else {
+                    String::new()
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether a private key (OpenSSH or PEM text) is encrypted; `None` when that cannot be told.
+fn key_is_encrypted(key: &str) -> Option<bool> {
+    use base64::Engine as _;
+    if key.contains("BEGIN ENCRYPTED PRIVATE KEY") || key.contains("Proc-Type: 4,ENCRYPTED") {
+        return Some(true);
+    }
+    const BEGIN: &str = "-----BEGIN OPENSSH PRIVATE KEY-----";
+    let start = key.find(BEGIN)? + BEGIN.len();
+    let end = start + key[start..].find("-----END")?;
+    let body: String = key[start..end].split_whitespace().collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .ok()?;
+    // "openssh-key-v1\0", then the cipher's name as an SSH string ("none" when clear).
+    let rest = bytes.strip_prefix(b"openssh-key-v1\0")?;
+    let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let cipher = rest.get(4..4 + len)?;
+    Some(cipher != b"none")
 }
 
 fn is_missing(error: &ssh2::Error) -> bool {
@@ -409,6 +827,7 @@ fn download(
     let mut buffer = vec![0u8; CHUNK];
     let mut copied = 0u64;
     loop {
+        tally.check()?;
         let n = file.read(&mut buffer).map_err(|e| {
             Error::new(
                 ErrorKind::Network,
@@ -444,6 +863,7 @@ fn download_halves(
 ) -> Result<u64, Error> {
     let done = AtomicU64::new(0);
     let progress = |n: u64| {
+        tally.check()?;
         tally.meter.bytes(n)?;
         let total = done.fetch_add(n, Ordering::Relaxed) + n;
         tally.observer.progress(base + total, Some(base + size));
@@ -496,68 +916,279 @@ fn read_range(
     Ok(())
 }
 
-/// Writes `input` to a temporary name beside `path`, then renames it onto `path`; on failure
-/// the temporary file is removed and `path` is untouched.
-fn upload(
-    sftp: &Sftp,
-    second: impl FnOnce() -> Result<Connection, Error>,
-    endpoint: &str,
-    input: &Input,
-    path: &Path,
-    make_dirs: bool,
-    tally: Tally,
-) -> Result<u64, Error> {
-    let shown = path.display().to_string();
-    let fail = |e: &ssh2::Error| sftp_error(endpoint, "upload", &shown, e);
-    let name = path
-        .file_name()
-        .ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidAccess,
-                format!("upload {endpoint}:{shown}: not a file path"),
-            )
-        })?
-        .to_string_lossy();
-    let parent = path.parent().unwrap_or(Path::new(""));
-    if make_dirs {
-        make_parents(sftp, parent).map_err(|(dir, e)| {
-            sftp_error(endpoint, "create folder", &dir.display().to_string(), &e)
-        })?;
-    }
-    let temp = parent.join(format!(".{name}.{}.part", unique_suffix()));
-    let mut remote = sftp
-        .open_mode(
-            &temp,
-            OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUSIVE,
-            0o644,
-            OpenType::File,
-        )
-        .map_err(|e| fail(&e))?;
-    let label = format!("upload {endpoint}:{shown}");
-    let written = upload_ranges(&mut remote, second, &temp, input, &label, tally).and_then(|n| {
-        remote.close().map_err(|e| fail(&e))?;
-        drop(remote);
-        replace(sftp, &temp, path).map_err(|e| fail(&e))?;
-        Ok(n)
-    });
-    if written.is_err() {
-        let _ = sftp.unlink(&temp);
-    }
-    written.map_err(|e| match e.kind {
-        ErrorKind::LocalIo => e,
-        _ => Error::new(
-            e.kind,
-            e.message.replace(&temp.display().to_string(), &shown),
-        ),
-    })
+/// Whether the server refused an operation (rather than failing it): permission denied,
+/// a generic failure, or an operation it does not support. Drop boxes answer so.
+fn refused(error: &ssh2::Error) -> bool {
+    matches!(error.code(), ErrorCode::SFTP(3 | 4 | 8))
 }
 
-/// Writes the input into the open remote `temp` file; a large input goes in two halves in
-/// parallel, the second over its own session (see [`download`] for why).
+/// One upload of the local input to `path`.
+///
+/// Where the server allows it, the bytes go to a temporary name beside `path` that is
+/// renamed onto it when complete, so that a failed or stopped upload leaves `path` as it
+/// was. Where it does not (a drop box refusing renames, a folder where no new file may be
+/// created), `path` itself is written, as OpenSSH's `sftp put` does.
+struct Upload<'a> {
+    conn: &'a Connection,
+    dial: &'a Dial,
+    input: &'a Input,
+    path: &'a Path,
+    tally: Tally<'a>,
+}
+
+/// How an upload reaches its target.
+enum Route {
+    /// Through this temporary file, created empty and open for writing.
+    Temporary(PathBuf, ssh2::File),
+    /// By writing the target itself, for this reason.
+    Direct(String),
+}
+
+impl Upload<'_> {
+    fn run(&self, make_dirs: bool) -> Result<u64, Error> {
+        let sftp = &self.conn.sftp;
+        let endpoint = &self.dial.endpoint;
+        let shown = self.path.display().to_string();
+        let name = self
+            .path
+            .file_name()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidAccess,
+                    format!("upload {endpoint}:{shown}: not a file path"),
+                )
+            })?
+            .to_string_lossy();
+        let parent = self.path.parent().unwrap_or(Path::new(""));
+        if make_dirs {
+            make_parents(sftp, parent).map_err(|(dir, e)| {
+                sftp_error(endpoint, "create folder", &dir.display().to_string(), &e)
+            })?;
+        }
+        let existing = sftp.stat(self.path).ok();
+        if existing.as_ref().is_some_and(ssh2::FileStat::is_dir) {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!("upload {endpoint}:{shown}: {shown} is a folder"),
+            ));
+        }
+        self.tally.check()?;
+        let mode = existing
+            .as_ref()
+            .and_then(|s| s.perm)
+            .map_or(0o644, |perm| (perm & 0o777) as i32);
+        match self.temporary(parent, &name, mode)? {
+            Route::Temporary(temp, file) => self.through(&temp, file, existing.as_ref()),
+            Route::Direct(why) => {
+                self.log(
+                    LogLevel::Info,
+                    &format!("{why}: writing {endpoint}:{shown} directly"),
+                );
+                self.directly(existing.is_some())
+            }
+        }
+    }
+
+    fn log(&self, level: LogLevel, message: &str) {
+        self.tally.observer.log(level, message);
+    }
+
+    /// Learns whether the server lets this upload go through a temporary file: first
+    /// whether it renames at all (a rename of a name that does not exist changes nothing:
+    /// a server that allows renames says "no such file", a drop box refusing them "permission
+    /// denied" or "unsupported"), then by creating the temporary file, empty.
+    fn temporary(&self, parent: &Path, name: &str, mode: i32) -> Result<Route, Error> {
+        let sftp = &self.conn.sftp;
+        let endpoint = &self.dial.endpoint;
+        let probe = parent.join(format!(".{name}.{}.absent", unique_suffix()));
+        let temp = parent.join(format!(".{name}.{}.part", unique_suffix()));
+        if let Err(e) = sftp.rename(&probe, &temp, None) {
+            if matches!(e.code(), ErrorCode::SFTP(3 | 8)) {
+                let why = sftp_error(endpoint, "rename", &parent.display().to_string(), &e);
+                return Ok(Route::Direct(format!(
+                    "the server refuses renames ({})",
+                    why.message
+                )));
+            }
+        }
+        let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::EXCLUSIVE;
+        let shown = temp.display().to_string();
+        match sftp.open_mode(&temp, flags, mode, OpenType::File) {
+            Ok(file) => Ok(Route::Temporary(temp, file)),
+            Err(e) if refused(&e) => {
+                let why = sftp_error(endpoint, "create temporary file", &shown, &e);
+                Ok(Route::Direct(why.message))
+            }
+            Err(e) => Err(sftp_error(endpoint, "create temporary file", &shown, &e)),
+        }
+    }
+
+    /// Writes the temporary file, gives it the target's mode and group, and renames it onto
+    /// the target; on failure or stop, removes it and leaves the target as it was.
+    fn through(
+        &self,
+        temp: &Path,
+        mut remote: ssh2::File,
+        existing: Option<&ssh2::FileStat>,
+    ) -> Result<u64, Error> {
+        let sftp = &self.conn.sftp;
+        let endpoint = &self.dial.endpoint;
+        let shown = self.path.display().to_string();
+        let temp_shown = temp.display().to_string();
+        let label = format!("write {endpoint}:{temp_shown} (the temporary file for {shown})");
+        let written = (|| {
+            let n = upload_ranges(
+                &mut remote,
+                || self.dial.connect(),
+                temp,
+                self.input,
+                &label,
+                self.tally,
+            )?;
+            remote
+                .close()
+                .map_err(|e| sftp_error(endpoint, "write", &temp_shown, &e))?;
+            drop(remote);
+            if let Some(existing) = existing {
+                self.keep_attributes(temp, existing);
+            }
+            Ok(n)
+        })();
+        // Never rename after a stop: the target keeps its old contents.
+        let written = written.and_then(|n| self.tally.check().map(|()| n));
+        let n = match written {
+            Ok(n) => n,
+            Err(e) => {
+                self.remove(temp, "the temporary file");
+                return Err(e);
+            }
+        };
+        match replace(sftp, temp, self.path) {
+            Ok(()) => Ok(n),
+            Err(e) => {
+                let action = format!("rename {endpoint}:{temp_shown} to");
+                let error = sftp_error(endpoint, &action, &shown, &e);
+                self.remove(temp, "the temporary file");
+                if refused(&e) && !self.tally.stop.is_cancelled() {
+                    // Renames work, but not this one (say, onto an existing file that may
+                    // not be removed).
+                    self.log(
+                        LogLevel::Info,
+                        &format!("{}: writing {endpoint}:{shown} directly", error.message),
+                    );
+                    return self.directly(existing.is_some());
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Gives the temporary file the existing target's permissions and group, where the
+    /// server allows (the group only if the user is in it); a refusal is logged, not fatal.
+    fn keep_attributes(&self, temp: &Path, existing: &ssh2::FileStat) {
+        let sftp = &self.conn.sftp;
+        let attributes = |uid, gid, perm| ssh2::FileStat {
+            size: None,
+            uid,
+            gid,
+            perm,
+            atime: None,
+            mtime: None,
+        };
+        // The group first: changing it may clear set-id bits that the mode then restores.
+        let own = sftp.stat(temp).ok().and_then(|s| s.uid);
+        if let (Some(uid), Some(gid)) = (own, existing.gid) {
+            if let Err(e) = sftp.setstat(temp, attributes(Some(uid), Some(gid), None)) {
+                self.log(
+                    LogLevel::Debug,
+                    &format!("cannot give the new file the group {gid} of the old one: {e}"),
+                );
+            }
+        }
+        if let Some(perm) = existing.perm {
+            if let Err(e) = sftp.setstat(temp, attributes(None, None, Some(perm & 0o7777))) {
+                self.log(
+                    LogLevel::Debug,
+                    &format!(
+                        "cannot give the new file the mode {:o} of the old one: {e}",
+                        perm & 0o7777
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Writes the target itself. A failure or stop leaves an existing target partly
+    /// overwritten (there is no other copy); a target this created is removed where allowed.
+    fn directly(&self, existed: bool) -> Result<u64, Error> {
+        let sftp = &self.conn.sftp;
+        let endpoint = &self.dial.endpoint;
+        let shown = self.path.display().to_string();
+        let label = format!("write {endpoint}:{shown}");
+        let written = (|| {
+            let flags = OpenFlags::WRITE | OpenFlags::CREATE | OpenFlags::TRUNCATE;
+            let mut remote = sftp
+                .open_mode(self.path, flags, 0o644, OpenType::File)
+                .map_err(|e| sftp_error(endpoint, "write", &shown, &e))?;
+            let n = upload_ranges(
+                &mut remote,
+                || self.dial.connect(),
+                self.path,
+                self.input,
+                &label,
+                self.tally,
+            )?;
+            remote
+                .close()
+                .map_err(|e| sftp_error(endpoint, "write", &shown, &e))?;
+            Ok(n)
+        })();
+        if written.is_err() && !existed {
+            self.remove(self.path, "the partly written file");
+        }
+        written
+    }
+
+    /// Removes a file this upload created: over this session, or, when that is dead (a stop
+    /// shut its socket down), over a fresh short-lived one. Best effort: when the server
+    /// refuses (a drop box) or cannot be reached, the file stays and a warning names it.
+    fn remove(&self, path: &Path, what: &str) {
+        let endpoint = &self.dial.endpoint;
+        let warn = |detail: &dyn std::fmt::Display| {
+            self.log(
+                LogLevel::Warn,
+                &format!(
+                    "could not remove {what} {endpoint}:{}: {detail}",
+                    path.display()
+                ),
+            );
+        };
+        match self.conn.sftp.unlink(path) {
+            Ok(()) => return,
+            Err(e) if is_missing(&e) => return,
+            Err(e) if matches!(e.code(), ErrorCode::SFTP(_)) => return warn(&e),
+            Err(_) => {}
+        }
+        let removed = self.dial.cleanup_session().and_then(|other| {
+            let result = match other.sftp.unlink(path) {
+                Err(e) if !is_missing(&e) => Err(Error::new(ErrorKind::Remote, e.to_string())),
+                _ => Ok(()),
+            };
+            let _ = other.session.disconnect(None, "done", None);
+            result
+        });
+        if let Err(e) = removed {
+            warn(&e.message);
+        }
+    }
+}
+
+/// Writes the input into the open remote file (at `remote_path`); a large input goes in two
+/// halves in parallel, the second over its own session (see [`download`] for why).
 fn upload_ranges(
     remote: &mut ssh2::File,
     second: impl FnOnce() -> Result<Connection, Error>,
-    temp: &Path,
+    remote_path: &Path,
     input: &Input,
     label: &str,
     tally: Tally,
@@ -573,29 +1204,30 @@ fn upload_ranges(
     let other = match (size >= PARALLEL_MIN).then(second) {
         Some(Ok(other)) => Some(other),
         Some(Err(e)) => {
+            tally.check()?;
             let why = format!("one SFTP session only ({}): {}", e.kind, e.message);
-            tally.observer.log(crate::LogLevel::Debug, &why);
+            tally.observer.log(LogLevel::Debug, &why);
             None
         }
         None => None,
     };
     let Some(other) = other else {
-        write_range(remote, input, 0..size, label, &progress)?;
+        write_range(remote, input, 0..size, label, tally, &progress)?;
         return Ok(size);
     };
     let mut upper_file = other
         .sftp
-        .open_mode(temp, OpenFlags::WRITE, 0o644, OpenType::File)
+        .open_mode(remote_path, OpenFlags::WRITE, 0o644, OpenType::File)
         .map_err(|e| Error::new(ErrorKind::Network, format!("{label}: {e}")))?;
     let half = size / 2;
     let (lower, upper) = std::thread::scope(|scope| {
         let upper = scope.spawn(|| {
-            write_range(&mut upper_file, input, half..size, label, &progress)?;
+            write_range(&mut upper_file, input, half..size, label, tally, &progress)?;
             upper_file
                 .close()
                 .map_err(|e| Error::new(ErrorKind::Network, format!("{label}: {e}")))
         });
-        let lower = write_range(remote, input, 0..half, label, &progress);
+        let lower = write_range(remote, input, 0..half, label, tally, &progress);
         (lower, upper.join())
     });
     drop(upper_file);
@@ -606,12 +1238,14 @@ fn upload_ranges(
 }
 
 /// Writes `range` of the local input to the same offsets of `remote`, in 1 MiB writes
-/// (libssh2 pipelines one large write better than several small ones).
+/// (libssh2 pipelines one large write better than several small ones), checking for a stop
+/// before each.
 fn write_range(
     remote: &mut ssh2::File,
     input: &Input,
     range: std::ops::Range<u64>,
     label: &str,
+    tally: Tally,
     progress: &(dyn Fn(u64) -> Result<(), Error> + Sync),
 ) -> Result<(), Error> {
     use std::io::Seek as _;
@@ -625,6 +1259,7 @@ fn write_range(
     let mut buffer = vec![0u8; CHUNK];
     let mut position = range.start;
     while position < range.end {
+        tally.check()?;
         let want = (range.end - position).min(CHUNK as u64) as usize;
         local
             .read_exact_at(&mut buffer[..want], position)

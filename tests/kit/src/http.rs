@@ -14,6 +14,7 @@
 //!   (Both bodies are the start of a JSON array.)
 //! - `/stall`: headers, then silence for 30 s.
 //! - `/generate/N`: N bytes of a fixed pattern, streamed (for large transfers).
+//! - `/slow/N`: N bytes, throttled to about 16 MiB/s (for stopping a transfer midway).
 //! - `PUT|POST /sink/...`: reads and counts the body without keeping it.
 
 use std::collections::HashMap;
@@ -425,6 +426,20 @@ fn respond(out: &mut dyn Write, req: &Seen, state: &State) -> std::io::Result<bo
                 left -= k as u64;
             }
             out.flush()?;
+            Ok(true)
+        }
+        "slow" => {
+            let n: u64 = rest.parse().unwrap_or(0);
+            write!(out, "HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n")?;
+            let block = pattern(160 << 10);
+            let mut left = n;
+            while left > 0 {
+                let k = left.min(block.len() as u64) as usize;
+                out.write_all(&block[..k])?;
+                out.flush()?;
+                left -= k as u64;
+                thread::sleep(Duration::from_millis(10));
+            }
             Ok(true)
         }
         "sink" => reply(out, 201, &[], b""),

@@ -4,6 +4,10 @@
 //! with password [`PASSWORD`]), with password and public-key logins; the host key and the
 //! client keys (RSA, ECDSA, Ed25519, and Ed25519 with a passphrase) are generated fresh.
 //! sshd runs as a child that dies with the test process, and is stopped on drop.
+//!
+//! [`Config`] gives the configurations sites run: a drop box, a chroot, keyboard-interactive
+//! logins through PAM only, several host keys, a single cipher. [`Sshd::start_with`] says
+//! why when this machine cannot run one, so that the test can skip with that reason.
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
@@ -48,6 +52,49 @@ impl KeyKind {
     }
 }
 
+/// A host key type the server can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostKey {
+    Ed25519,
+    Ecdsa,
+    Rsa,
+}
+
+impl HostKey {
+    fn file_name(self) -> &'static str {
+        match self {
+            HostKey::Ed25519 => "host_ed25519",
+            HostKey::Ecdsa => "host_ecdsa",
+            HostKey::Rsa => "host_rsa",
+        }
+    }
+
+    fn algorithm(self) -> &'static str {
+        match self {
+            HostKey::Ed25519 => "ed25519",
+            HostKey::Ecdsa => "ecdsa",
+            HostKey::Rsa => "rsa",
+        }
+    }
+}
+
+/// How the server is set up; the default is the plain one of [`Sshd::start`].
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Host keys besides Ed25519 (which every server has).
+    pub more_host_keys: Vec<HostKey>,
+    /// A write-only drop box: `ForceCommand internal-sftp -P rename,posix-rename,remove`.
+    pub drop_box: bool,
+    /// `ChrootDirectory` (a root-owned folder, see [`Sshd::chroot`]) with
+    /// `ForceCommand internal-sftp`.
+    pub chroot: bool,
+    /// Passwords only through keyboard-interactive, answered by PAM (`UsePAM yes`,
+    /// `PasswordAuthentication no`, `KbdInteractiveAuthentication yes`).
+    pub keyboard_interactive_only: bool,
+    /// `Ciphers` (e.g. `aes128-ctr`).
+    pub ciphers: Option<String>,
+}
+
 /// A running sshd.
 pub struct Sshd {
     child: Child,
@@ -56,21 +103,37 @@ pub struct Sshd {
     home: PathBuf,
     uid: u32,
     gid: u32,
+    /// The chroot folder (root-owned, outside /tmp) and its user-owned `upload` folder.
+    chroot: Option<PathBuf>,
 }
 
 impl Sshd {
     /// Starts sshd on a free port. Panics with what to do if the machine is not set up.
     pub fn start() -> Self {
+        Self::start_with(Config::default()).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// Starts sshd in configuration `config`, or says why this machine cannot run it.
+    pub fn start_with(config: Config) -> Result<Self, String> {
         let sshd = Path::new("/usr/sbin/sshd");
-        assert!(
-            sshd.exists(),
-            "OpenSSH's sshd is not installed: run `bash .ci/deps` (it installs openssh-server)"
-        );
-        let (uid, gid, home) = account(USER).unwrap_or_else(|| {
-            panic!("the test user {USER} does not exist: run `bash .ci/deps` as root")
-        });
+        if !sshd.exists() {
+            return Err(
+                "OpenSSH's sshd is not installed: run `bash .ci/deps` (it installs openssh-server)"
+                    .into(),
+            );
+        }
+        let (uid, gid, home) = account(USER).ok_or_else(|| {
+            format!("the test user {USER} does not exist: run `bash .ci/deps` as root")
+        })?;
+        if config.keyboard_interactive_only && !Path::new("/etc/pam.d/sshd").exists() {
+            return Err(
+                "no PAM configuration for sshd (/etc/pam.d/sshd): keyboard-interactive \
+                        logins through PAM cannot be tested"
+                    .into(),
+            );
+        }
         std::fs::create_dir_all("/run/sshd")
-            .expect("create /run/sshd (sshd's privilege separation folder)");
+            .map_err(|e| format!("create /run/sshd (sshd's privilege separation folder): {e}"))?;
 
         let dir = tempfile::Builder::new()
             .prefix("red-wasm-sshd")
@@ -78,7 +141,14 @@ impl Sshd {
             .unwrap();
         // sshd reads authorized_keys as the test user.
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        keygen(&dir.path().join("host_ed25519"), "ed25519", "");
+        let mut host_keys = String::new();
+        for key in std::iter::once(HostKey::Ed25519).chain(config.more_host_keys.iter().copied()) {
+            keygen(&dir.path().join(key.file_name()), key.algorithm(), "");
+            host_keys.push_str(&format!(
+                "HostKey {}\n",
+                dir.path().join(key.file_name()).display()
+            ));
+        }
         let mut authorized = String::new();
         for kind in KeyKind::ALL {
             let (algorithm, passphrase) = match kind {
@@ -95,25 +165,49 @@ impl Sshd {
         std::fs::write(&keys_file, authorized).unwrap();
         std::fs::set_permissions(&keys_file, std::fs::Permissions::from_mode(0o644)).unwrap();
 
+        let chroot = if config.chroot {
+            Some(make_chroot(uid, gid)?)
+        } else {
+            None
+        };
+        let mut extra = String::new();
+        let (use_pam, password, keyboard) = if config.keyboard_interactive_only {
+            ("yes", "no", "yes")
+        } else {
+            ("no", "yes", "no")
+        };
+        let force = if config.drop_box {
+            "internal-sftp -P rename,posix-rename,remove"
+        } else {
+            "internal-sftp"
+        };
+        if let Some(root) = &chroot {
+            extra.push_str(&format!("ChrootDirectory {}\n", root.display()));
+        }
+        if let Some(ciphers) = &config.ciphers {
+            extra.push_str(&format!("Ciphers {ciphers}\n"));
+        }
+
         let port = free_port();
-        let config = dir.path().join("sshd_config");
-        let mut file = std::fs::File::create(&config).unwrap();
+        let config_file = dir.path().join("sshd_config");
+        let mut file = std::fs::File::create(&config_file).unwrap();
         write!(
             file,
             "Port {port}\n\
              ListenAddress 127.0.0.1\n\
-             HostKey {dir}/host_ed25519\n\
+             {host_keys}\
              PidFile {dir}/sshd.pid\n\
              AuthorizedKeysFile {dir}/authorized_keys\n\
              StrictModes no\n\
-             UsePAM no\n\
-             PasswordAuthentication yes\n\
-             KbdInteractiveAuthentication no\n\
+             UsePAM {use_pam}\n\
+             PasswordAuthentication {password}\n\
+             KbdInteractiveAuthentication {keyboard}\n\
              PubkeyAuthentication yes\n\
              PermitRootLogin no\n\
              AllowUsers {USER}\n\
              Subsystem sftp internal-sftp\n\
-             ForceCommand internal-sftp\n\
+             ForceCommand {force}\n\
+             {extra}\
              MaxStartups 200:30:400\n\
              MaxAuthTries 10\n\
              LogLevel ERROR\n",
@@ -125,7 +219,7 @@ impl Sshd {
         let mut command = Command::new(sshd);
         command
             .args(["-D", "-e", "-f"])
-            .arg(&config)
+            .arg(&config_file)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -136,27 +230,56 @@ impl Sshd {
                 Ok(())
             });
         }
-        let child = command.spawn().expect("start sshd");
-        let server = Sshd {
+        let child = command.spawn().map_err(|e| format!("start sshd: {e}"))?;
+        let mut server = Sshd {
             child,
             port,
             dir,
             home,
             uid,
             gid,
+            chroot,
         };
         // sshd writes its pid file once it listens (a probing connection would make it log
         // an error for a client that sent no banner).
         let pid_file = server.dir.path().join("sshd.pid");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !pid_file.exists() {
-            assert!(
-                Instant::now() < deadline,
-                "sshd did not start on port {port}"
-            );
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!(
+                    "sshd exited at start ({status}); its errors are above"
+                ));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("sshd did not start on port {port}"));
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        server
+        Ok(server)
+    }
+
+    /// The chroot folder of a [`Config::chroot`] server: root-owned, with a folder `upload`
+    /// that the user owns (seen as `/upload` inside the chroot).
+    pub fn chroot(&self) -> Option<&Path> {
+        self.chroot.as_deref()
+    }
+
+    /// The server's host key of `kind`: its fingerprint as `ssh-keygen -lf` prints it
+    /// (`SHA256:...`), and a known-hosts line for this server with that key only.
+    pub fn host_key(&self, kind: HostKey) -> (String, String) {
+        let public = self.dir.path().join(format!("{}.pub", kind.file_name()));
+        let out = Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(&public)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let fingerprint = text.split_whitespace().nth(1).unwrap().to_owned();
+        let key = std::fs::read_to_string(&public).unwrap();
+        let mut parts = key.split_whitespace();
+        let (algorithm, body) = (parts.next().unwrap(), parts.next().unwrap());
+        let line = format!("[127.0.0.1]:{} {algorithm} {body}\n", self.port);
+        (fingerprint, line)
     }
 
     /// One server for the whole test process, started on first use. sshd's parent is a
@@ -179,6 +302,11 @@ impl Sshd {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The test user's uid and gid.
+    pub fn user_ids(&self) -> (u32, u32) {
+        (self.uid, self.gid)
     }
 
     /// The test user's login directory, where relative paths start.
@@ -240,7 +368,34 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(root) = &self.chroot {
+            let _ = std::fs::remove_dir_all(root);
+        }
     }
+}
+
+/// A chroot for sshd: every component of its path must be root-owned and writable by no
+/// one else, so it cannot live under /tmp (world-writable); it goes under /srv.
+fn make_chroot(uid: u32, gid: u32) -> Result<PathBuf, String> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let base = Path::new("/srv/red-wasm-test");
+    let root = base.join(format!(
+        "chroot-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    let upload = root.join("upload");
+    std::fs::create_dir_all(&upload)
+        .map_err(|e| format!("cannot make a chroot folder {}: {e}", upload.display()))?;
+    for dir in [base, root.as_path()] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("chmod {}: {e}", dir.display()))?;
+        std::os::unix::fs::chown(dir, Some(0), Some(0))
+            .map_err(|e| format!("chown root {}: {e}", dir.display()))?;
+    }
+    std::os::unix::fs::chown(&upload, Some(uid), Some(gid))
+        .map_err(|e| format!("chown {}: {e}", upload.display()))?;
+    Ok(root)
 }
 
 /// A folder in the test user's home.
