@@ -1,10 +1,17 @@
-//! Compiled components, kept so that a component is compiled once per machine, not per run.
+//! Compiled components, kept so that a component is compiled once, not per run.
+//!
+//! Three places hold them, looked at in this order: this process's memory; the user's cache
+//! folder (read and written; a folder that cannot be written only costs time); and read-only
+//! precompiled folders, which `red-wasm install-commands` and `red-wasm compile` fill so that
+//! no launch compiles, for any user and any `HOME` (an image's commands run as whatever user
+//! the image runs as, usually with no writable home).
 //!
 //! A compiled component is native code that wasmtime loads without checking it, so an entry
 //! is trusted only if it is whole: each file holds the SHA-256 of its payload, and an entry
-//! that fails that check (or that wasmtime refuses) is compiled again and rewritten.
-//! Entries are keyed by the component's bytes and the engine's compatibility hash (wasmtime
-//! version and settings).
+//! that fails that check (or that wasmtime refuses) is compiled again. A precompiled folder
+//! is trusted like the binary itself: one that others than its owner may write to, or owned
+//! by someone other than root or the current user, is passed over. Entries are keyed by the
+//! component's bytes and the engine's compatibility hash (wasmtime version and settings).
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -15,21 +22,35 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
+/// The folder name of the precompiled components that `install-commands` writes beside the
+/// commands (and that the `red-wasm` binary looks for beside itself).
+pub const PRECOMPILED_DIR_NAME: &str = ".red-wasm-precompiled";
+
 /// Compiled components in memory (this process) and on disk (across processes).
 pub struct ComponentCache {
     dir: Option<PathBuf>,
+    precompiled: Vec<PathBuf>,
+    compile: bool,
     engine_key: u64,
     loaded: Mutex<HashMap<[u8; 32], Component>>,
 }
 
 impl ComponentCache {
-    /// A cache in `dir`, or in memory only when `None`.
-    pub fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
+    /// A cache in `dir` (or in memory only when `None`) that also reads the `precompiled`
+    /// folders, and compiles what none holds only if `compile` is true.
+    pub fn new(
+        engine: &Engine,
+        dir: Option<PathBuf>,
+        precompiled: Vec<PathBuf>,
+        compile: bool,
+    ) -> Self {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
         ComponentCache {
             dir,
+            precompiled,
+            compile,
             engine_key: hasher.finish(),
             loaded: Mutex::new(HashMap::new()),
         }
@@ -50,30 +71,67 @@ impl ComponentCache {
         Some(base.join("red-wasm"))
     }
 
-    /// The component for `bytes`, as `accept` makes it ready for use: from memory, from
-    /// disk, or compiled. A freshly compiled component is written to disk only when `accept`
-    /// takes it, so a rejected component never stays in the cache.
+    /// The default precompiled folders: those in `$RED_WASM_PRECOMPILED` (separated by `:`),
+    /// then [`PRECOMPILED_DIR_NAME`] beside the running executable.
+    pub fn default_precompiled() -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::env::var_os("RED_WASM_PRECOMPILED")
+            .map(|v| {
+                std::env::split_paths(&v)
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(dir) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
+            dirs.push(dir.join(PRECOMPILED_DIR_NAME));
+        }
+        dirs
+    }
+
+    /// The file name of `bytes`' entry.
+    pub fn entry_name(&self, bytes: &[u8]) -> String {
+        format!("{}.cwasm", hex(&self.key(bytes)))
+    }
+
+    fn key(&self, bytes: &[u8]) -> [u8; 32] {
+        Sha256::new()
+            .chain_update(self.engine_key.to_le_bytes())
+            .chain_update(bytes)
+            .finalize()
+            .into()
+    }
+
+    /// The component for `bytes`, as `accept` makes it ready for use, and the component
+    /// itself: from memory, from disk, or compiled. A freshly compiled component is written to
+    /// the cache folder only when `accept` takes it, so a rejected component never stays.
     pub fn get<T>(
         &self,
         engine: &Engine,
         bytes: &[u8],
         accept: impl FnOnce(&Component) -> Result<T, crate::Error>,
-    ) -> Result<T, CacheError> {
-        let key: [u8; 32] = Sha256::new()
-            .chain_update(self.engine_key.to_le_bytes())
-            .chain_update(bytes)
-            .finalize()
-            .into();
+    ) -> Result<(T, Component), CacheError> {
+        let key = self.key(bytes);
         let known = self.loaded.lock().unwrap().get(&key).cloned();
         if let Some(component) = known {
-            return accept(&component).map_err(CacheError::Rejected);
+            let ready = accept(&component).map_err(CacheError::Rejected)?;
+            return Ok((ready, component));
         }
-        let file = self
-            .dir
-            .as_ref()
-            .map(|dir| dir.join(format!("{}.cwasm", hex(&key))));
-        let (component, fresh) = match file.as_deref().and_then(|f| load(engine, f)) {
+        let name = format!("{}.cwasm", hex(&key));
+        let file = self.dir.as_ref().map(|dir| dir.join(&name));
+        let on_disk = file.as_deref().and_then(|f| load(engine, f)).or_else(|| {
+            self.precompiled
+                .iter()
+                .filter(|dir| trusted(dir))
+                .find_map(|dir| load(engine, &dir.join(&name)))
+        });
+        let (component, fresh) = match on_disk {
             Some(component) => (component, false),
+            None if !self.compile => return Err(CacheError::Compile(wasmtime::Error::msg(
+                "it is not precompiled, and compiling is switched off (RED_WASM_COMPILE=never); \
+                     precompile it with `red-wasm compile` or `red-wasm install-commands`",
+            ))),
             None => (
                 Component::new(engine, bytes).map_err(CacheError::Compile)?,
                 true,
@@ -82,11 +140,23 @@ impl ComponentCache {
         let ready = accept(&component).map_err(CacheError::Rejected)?;
         if let Some(file) = file.filter(|_| fresh) {
             // A cache that cannot be written only costs time.
-            let _ = store(&component, &file);
+            let _ = store(&component, &file, 0o600);
         }
-        self.loaded.lock().unwrap().insert(key, component);
-        Ok(ready)
+        self.loaded.lock().unwrap().insert(key, component.clone());
+        Ok((ready, component))
     }
+}
+
+/// Whether a precompiled folder may be trusted with native code: it exists, and only root or
+/// the current user owns it and may write to it.
+fn trusted(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let Ok(meta) = std::fs::metadata(dir) else {
+        return false;
+    };
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    meta.is_dir() && meta.mode() & 0o022 == 0 && (meta.uid() == 0 || meta.uid() == me)
 }
 
 /// Why [`ComponentCache::get`] gave no component.
@@ -109,8 +179,10 @@ fn load(engine: &Engine, file: &Path) -> Option<Component> {
     unsafe { Component::deserialize(engine, payload) }.ok()
 }
 
-/// Writes an entry atomically: a temporary file in the folder, renamed into place.
-fn store(component: &Component, file: &Path) -> std::io::Result<()> {
+/// Writes an entry atomically: a temporary file in the folder, renamed into place, with
+/// permissions `mode` (0600 in a user's cache, 0644 in a precompiled folder for every user).
+pub fn store(component: &Component, file: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let payload = component.serialize().map_err(std::io::Error::other)?;
@@ -118,6 +190,8 @@ fn store(component: &Component, file: &Path) -> std::io::Result<()> {
     use std::io::Write as _;
     temp.write_all(&Sha256::digest(&payload))?;
     temp.write_all(&payload)?;
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))?;
     temp.persist(file).map_err(|e| e.error)?;
     Ok(())
 }
@@ -136,9 +210,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bytes = crate::builtin::component_bytes("http-mock-send").unwrap();
         let accept = |_: &Component| Ok(());
-        assert!(ComponentCache::new(&engine, Some(dir.path().into()))
-            .get(&engine, bytes, accept)
-            .is_ok());
+        assert!(
+            ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), true)
+                .get(&engine, bytes, accept)
+                .is_ok()
+        );
         let entry = std::fs::read_dir(dir.path())
             .unwrap()
             .next()
@@ -154,9 +230,11 @@ mod tests {
             "a damaged entry must fail its check"
         );
         let accept = |_: &Component| Ok(());
-        assert!(ComponentCache::new(&engine, Some(dir.path().into()))
-            .get(&engine, bytes, accept)
-            .is_ok());
+        assert!(
+            ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), true)
+                .get(&engine, bytes, accept)
+                .is_ok()
+        );
         assert!(
             load(&engine, &entry).is_some(),
             "the entry was rewritten whole"

@@ -33,6 +33,7 @@ pub mod reference;
 mod runtime;
 mod secrets;
 
+pub use cache::PRECOMPILED_DIR_NAME;
 pub use connector::{Connector, ConnectorInfo, Direction, Outcome, ReceiveTarget, TransferOptions};
 pub use error::{Error, ErrorKind, Result};
 pub use host::http::Timeouts;

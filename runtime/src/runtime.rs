@@ -22,7 +22,18 @@ pub struct RuntimeOptions {
     pub timeouts: Timeouts,
     /// Where compiled components are kept across processes; `None` keeps them in memory only.
     /// [`RuntimeOptions::default`] uses `$RED_WASM_CACHE_DIR`, else `~/.cache/red-wasm`.
+    /// A folder that cannot be written is no error: compiled components then live for the
+    /// process only.
     pub cache_dir: Option<PathBuf>,
+    /// Read-only folders of precompiled components (written by [`Runtime::precompile`],
+    /// `red-wasm compile` and `red-wasm install-commands`), looked at after `cache_dir`.
+    /// [`RuntimeOptions::default`] uses `$RED_WASM_PRECOMPILED` (`:`-separated), then
+    /// `.red-wasm-precompiled` beside the running executable.
+    pub precompiled_dirs: Vec<PathBuf>,
+    /// Whether a component that no cache holds may be compiled (seconds for a large one);
+    /// `false` makes loading it an error instead. [`RuntimeOptions::default`]: true unless
+    /// `$RED_WASM_COMPILE` is `never`.
+    pub compile: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -30,6 +41,8 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             timeouts: Timeouts::default(),
             cache_dir: ComponentCache::default_dir(),
+            precompiled_dirs: ComponentCache::default_precompiled(),
+            compile: std::env::var_os("RED_WASM_COMPILE").is_none_or(|v| v != "never"),
         }
     }
 }
@@ -92,7 +105,12 @@ impl Runtime {
             .map_err(link_error)?;
         Ok(Runtime {
             shared: Arc::new(Shared {
-                components: ComponentCache::new(&engine, options.cache_dir),
+                components: ComponentCache::new(
+                    &engine,
+                    options.cache_dir,
+                    options.precompiled_dirs,
+                    options.compile,
+                ),
                 engine,
                 linker,
                 clients: Arc::new(Clients::new(&options.timeouts)),
@@ -106,14 +124,8 @@ impl Runtime {
     /// (`red-connector-http`, ...) or by the path of a `.wasm` component: a reference with a
     /// `/` or ending in `.wasm` is a path.
     pub fn load(&self, reference: &str) -> Result<Connector> {
-        if let Some(builtin) = crate::reference::builtin_for_command(reference) {
-            return self.builtin(builtin);
-        }
-        if reference.contains('/') || reference.ends_with(".wasm") {
-            self.load_file(Path::new(reference))
-        } else {
-            self.builtin(reference)
-        }
+        let (bytes, label) = component_bytes(reference)?;
+        self.load_bytes(&bytes, &label)
     }
 
     /// The connector a RED connector object file (`.json`, `.yml`, `.yaml`) names, and the
@@ -129,21 +141,12 @@ impl Runtime {
 
     /// A built-in connector; see [`builtin_names`](crate::builtin_names).
     pub fn builtin(&self, name: &str) -> Result<Connector> {
-        let bytes = builtin::component_bytes(name).ok_or_else(|| {
-            let known = crate::reference::known_names();
-            Error::new(
-                ErrorKind::InvalidAccess,
-                format!("no connector named {name:?} ({known})"),
-            )
-        })?;
-        self.load_bytes(bytes, name)
+        self.load_bytes(builtin_bytes(name)?, name)
     }
 
     /// A connector component from a file.
     pub fn load_file(&self, path: &Path) -> Result<Connector> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::local_io(format!("reading {}", path.display()), &e))?;
-        self.load_bytes(&bytes, &path.display().to_string())
+        self.load_bytes(&file_bytes(path)?, &path.display().to_string())
     }
 
     /// A connector component from its bytes; `label` names it in messages.
@@ -151,6 +154,27 @@ impl Runtime {
     /// Its imports are checked before anything is compiled, and a component that is rejected
     /// (imports, contract) is never written to the compiled-component cache.
     pub fn load_bytes(&self, bytes: &[u8], label: &str) -> Result<Connector> {
+        self.load_component(bytes, label)
+            .map(|(connector, _)| connector)
+    }
+
+    /// Compiles a connector component (as [`Runtime::load`] names it) into `dir`, a folder of
+    /// precompiled components for [`RuntimeOptions::precompiled_dirs`], readable by every
+    /// user. Returns the file written. The component is checked as a load checks it.
+    pub fn precompile(&self, reference: &str, dir: &Path) -> Result<PathBuf> {
+        let (bytes, label) = component_bytes(reference)?;
+        let (_, component) = self.load_component(&bytes, &label)?;
+        let file = dir.join(self.shared.components.entry_name(&bytes));
+        crate::cache::store(&component, &file, 0o644)
+            .map_err(|e| Error::local_io(format!("writing {}", file.display()), &e))?;
+        Ok(file)
+    }
+
+    fn load_component(
+        &self,
+        bytes: &[u8],
+        label: &str,
+    ) -> Result<(Connector, wasmtime::component::Component)> {
         check_imports(bytes, label)?;
         let link = |component: &wasmtime::component::Component| {
             let instance_pre = self.shared.linker.instantiate_pre(component).map_err(|e| {
@@ -164,7 +188,7 @@ impl Runtime {
                 ))
             })
         };
-        let pre = self
+        let (pre, component) = self
             .shared
             .components
             .get(&self.shared.engine, bytes, link)
@@ -175,12 +199,42 @@ impl Runtime {
                 )),
                 crate::cache::CacheError::Rejected(e) => e,
             })?;
-        Ok(Connector {
+        let connector = Connector {
             shared: self.shared.clone(),
             pre,
             label: label.to_owned(),
-        })
+        };
+        Ok((connector, component))
     }
+}
+
+/// The bytes of the component `reference` names (see [`Runtime::load`]) and its label.
+fn component_bytes(reference: &str) -> Result<(std::borrow::Cow<'static, [u8]>, String)> {
+    if let Some(name) = crate::reference::builtin_for_command(reference) {
+        return Ok((builtin_bytes(name)?.into(), name.to_owned()));
+    }
+    if reference.contains('/') || reference.ends_with(".wasm") {
+        Ok((
+            file_bytes(Path::new(reference))?.into(),
+            reference.to_owned(),
+        ))
+    } else {
+        Ok((builtin_bytes(reference)?.into(), reference.to_owned()))
+    }
+}
+
+fn builtin_bytes(name: &str) -> Result<&'static [u8]> {
+    builtin::component_bytes(name).ok_or_else(|| {
+        let known = crate::reference::known_names();
+        Error::new(
+            ErrorKind::InvalidAccess,
+            format!("no connector named {name:?} ({known})"),
+        )
+    })
+}
+
+fn file_bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::local_io(format!("reading {}", path.display()), &e))
 }
 
 /// A wasmtime error and its causes on one line.

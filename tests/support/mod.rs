@@ -36,6 +36,7 @@ pub fn runtime_with_idle_timeout(idle: std::time::Duration) -> Runtime {
             idle,
             ..Timeouts::default()
         },
+        ..RuntimeOptions::default()
     })
     .expect("runtime")
 }

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use red_wasm::reference::COMMANDS;
-use red_wasm::{Error, ErrorKind, Runtime};
+use red_wasm::{Error, ErrorKind, Runtime, RuntimeOptions, PRECOMPILED_DIR_NAME};
 
 /// Writes the built-in commands into `dir`, or one command for a custom component; returns
 /// the files written (and prints them unless `quiet`).
@@ -18,6 +18,10 @@ pub fn install(
         .and_then(|p| p.canonicalize())
         .map_err(io("finding the red-wasm binary".into()))?;
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+    // The scripts name the folder beside them by its absolute path.
+    let dir = &dir
+        .canonicalize()
+        .map_err(io(format!("reading {}", dir.display())))?;
     let entries: Vec<(String, String)> = match custom {
         Some((component, name)) => {
             let component = component
@@ -36,17 +40,18 @@ pub fn install(
             .map(|(command, builtin)| (command.to_string(), builtin.to_string()))
             .collect(),
     };
-    // Load each connector once now: a broken component is reported here rather than by the
-    // agent, and its compiled form goes into the cache, so that no launch compiles anything.
-    let runtime = Runtime::new()?;
-    for (_, connector) in &entries {
-        runtime.load(connector)?;
-    }
+    // Precompile each connector now, beside the commands, readable by every user: a broken
+    // component is reported here rather than by the agent, and no launch compiles anything,
+    // whoever runs it and whatever its HOME.
+    let precompiled = dir.join(PRECOMPILED_DIR_NAME);
+    let connectors: Vec<String> = entries.iter().map(|(_, c)| c.clone()).collect();
+    precompile(&precompiled, &connectors, true)?;
     let mut written = Vec::new();
     for (command, connector) in entries {
         let file = dir.join(&command);
         let script = format!(
-            "#!/bin/sh\n# {command}: the RED connector CLI 1 over red-wasm's {connector} connector.\n# Written by `red-wasm install-commands`.\nexec {} connector-cli {} \"$@\"\n",
+            "#!/bin/sh\n# {command}: the RED connector CLI 1 over red-wasm's {connector} connector.\n# Written by `red-wasm install-commands`.\nRED_WASM_PRECOMPILED={}\nexport RED_WASM_PRECOMPILED\nexec {} connector-cli {} \"$@\"\n",
+            quote(&precompiled.display().to_string()),
             quote(&exe.display().to_string()),
             quote(&connector)
         );
@@ -54,6 +59,37 @@ pub fn install(
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755))
             .map_err(io(format!("writing {}", file.display())))?;
+        if !quiet {
+            println!("{}", file.display());
+        }
+        written.push(file.display().to_string());
+    }
+    Ok(written)
+}
+
+/// Precompiles `connectors` (every built-in when empty) into `dir`, a folder readable by every
+/// user; returns the files written (and prints them unless `quiet`).
+pub fn precompile(dir: &Path, connectors: &[String], quiet: bool) -> Result<Vec<String>, Error> {
+    let io = |e: std::io::Error| Error::local_io(format!("creating {}", dir.display()), &e);
+    std::fs::create_dir_all(dir).map_err(io)?;
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+    let builtins: Vec<String> = red_wasm::builtin_names().map(String::from).collect();
+    let connectors = if connectors.is_empty() {
+        &builtins
+    } else {
+        connectors
+    };
+    // Compile afresh: what goes into the folder must not depend on a user's cache.
+    let runtime = Runtime::with_options(RuntimeOptions {
+        cache_dir: None,
+        precompiled_dirs: Vec::new(),
+        compile: true,
+        ..RuntimeOptions::default()
+    })?;
+    let mut written = Vec::new();
+    for connector in connectors {
+        let file = runtime.precompile(connector, dir)?;
         if !quiet {
             println!("{}", file.display());
         }

@@ -67,6 +67,22 @@ enum Command {
     },
     /// List the built-in connectors
     List,
+    /// Precompile connectors into a folder, so that no launch compiles (for image builds)
+    #[command(
+        after_help = "Without CONNECTOR, precompiles every built-in connector.\n\n\
+        red-wasm looks for precompiled connectors in $RED_WASM_PRECOMPILED (folders separated \
+        by ':') and in .red-wasm-precompiled beside its own executable; install-commands fills \
+        the latter for the commands it writes. The folder must be writable only by its owner \
+        (root or the user running red-wasm): it holds native code.\n\n\
+        Example:\n  red-wasm compile --out /usr/local/bin/.red-wasm-precompiled ./my-connector.wasm"
+    )]
+    Compile {
+        /// Built-in names, RED connector command names or .wasm paths
+        connectors: Vec<String>,
+        /// The folder to write into (created if missing)
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     /// Write RED connector CLI 1 commands (red-connector-http, ...) into DIR
     #[command(
         after_help = "Without --component, writes red-connector-http, red-connector-http-json, \
@@ -264,6 +280,7 @@ impl Command {
             Command::Info { .. } => "info",
             Command::InstallCommands { .. } => "install-commands",
             Command::List => "list",
+            Command::Compile { .. } => "compile",
         }
     }
 }
@@ -402,6 +419,10 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
             name,
         } => install::install(&dir, component.zip(name), json)
             .map(|commands| serde_json::json!({"commands": commands})),
+        Command::Compile { connectors, out } => {
+            let written = install::precompile(&out, &connectors, json)?;
+            Ok(serde_json::json!({"precompiled": written}))
+        }
         Command::List => {
             let runtime = Runtime::new()?;
             let mut connectors = Vec::new();
