@@ -8,7 +8,18 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash .ci/deps >/dev/null
+# BUILD=static measures the static binary that RED images get; BUILD=both (http.sh, sftp.sh)
+# runs the glibc and the static build side by side.
 cargo build --release --workspace --bins -q
+rw_dir=target/release
+case "${BUILD:-glibc}" in
+static | both)
+    cargo build --release --workspace --bins -q --target x86_64-unknown-linux-musl
+    rw_static=target/x86_64-unknown-linux-musl/release/red-wasm
+    [ "${BUILD}" = static ] && rw_dir=target/x86_64-unknown-linux-musl/release
+    ;;
+esac
+rw="$rw_dir/red-wasm"
 
 if [ -z "${BENCH_DIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then BENCH_DIR=/dev/shm; fi
 work=$(mktemp -d -p "${BENCH_DIR:-${TMPDIR:-/tmp}}")

@@ -12,41 +12,54 @@ size_mib=${SIZE_MIB:-1024}
 rounds=${ROUNDS:-3}
 bytes=$((size_mib * 1024 * 1024))
 
-start_server "$work/url" target/release/red-wasm-testserver 0
+start_server "$work/url" "$rw_dir/red-wasm-testserver" 0
 base=$(head -n1 "$work/url")
 head -c "$bytes" /dev/urandom > "$work/upload.bin"
 # Warm the compiled-component cache so that no round pays for compilation.
-target/release/red-wasm info http > /dev/null
+"$rw" info http > /dev/null
+# BUILD=both: the static build runs as a third tool (the glibc build is "red-wasm").
+tools=(curl red-wasm)
+declare -A binary=([red-wasm]="$rw")
+if [ "${BUILD:-}" = both ]; then
+    tools+=(red-wasm-static)
+    binary[red-wasm-static]="$rw_static"
+    "$rw_static" info http > /dev/null
+fi
 
 best() { sort -n | head -n1; }
 
 declare -A secs rss
 for direction in download upload; do
-    for tool in curl red-wasm; do : > "$work/$direction-$tool"; done
+    for tool in "${tools[@]}"; do : > "$work/$direction-$tool"; done
     for _ in $(seq "$rounds"); do
-        if [ "$direction" = download ]; then
-            url="$base/generate/$bytes"
-            run curl -sS --fail -o "$work/out-curl" "$url" >> "$work/$direction-curl"
-            run target/release/red-wasm run http "{\"url\": \"$url\"}" -o "$work/out-rw" >> "$work/$direction-red-wasm"
-            [ "$(stat -c %s "$work/out-rw")" = "$bytes" ] || { echo "red-wasm download is short"; exit 1; }
-            rm -f "$work/out-curl" "$work/out-rw"
-        else
-            url="$base/sink/upload.bin"
-            run curl -sS --fail -H "Expect:" -T "$work/upload.bin" "$url" >> "$work/$direction-curl"
-            run target/release/red-wasm run http "{\"url\": \"$url\", \"method\": \"PUT\"}" --send "$work/upload.bin" >> "$work/$direction-red-wasm"
-        fi
+        for tool in "${tools[@]}"; do
+            case "$direction-$tool" in
+            download-curl)
+                run curl -sS --fail -o "$work/out" "$base/generate/$bytes" >> "$work/$direction-$tool" ;;
+            upload-curl)
+                run curl -sS --fail -H "Expect:" -T "$work/upload.bin" "$base/sink/upload.bin" >> "$work/$direction-$tool" ;;
+            download-*)
+                run "${binary[$tool]}" run http "{\"url\": \"$base/generate/$bytes\"}" -o "$work/out" >> "$work/$direction-$tool"
+                [ "$(stat -c %s "$work/out")" = "$bytes" ] || { echo "$tool download is short"; exit 1; } ;;
+            upload-*)
+                run "${binary[$tool]}" run http "{\"url\": \"$base/sink/upload.bin\", \"method\": \"PUT\"}" --send "$work/upload.bin" >> "$work/$direction-$tool" ;;
+            esac
+            rm -f "$work/out"
+        done
     done
-    for tool in curl red-wasm; do
+    for tool in "${tools[@]}"; do
         secs[$direction-$tool]=$(cut -d' ' -f1 "$work/$direction-$tool" | best)
         rss[$direction-$tool]=$(cut -d' ' -f2 "$work/$direction-$tool" | sort -n | tail -n1)
     done
 done
 
 echo "HTTP over loopback, ${size_mib} MiB, best of $rounds rounds, files in $work"
-printf '%-9s %12s %12s %8s %16s\n' direction "curl MiB/s" "red-wasm MiB/s" ratio "red-wasm peak RSS"
+printf '%-26s %12s %12s %8s %16s\n' direction "curl MiB/s" "red-wasm MiB/s" ratio "red-wasm peak RSS"
 for direction in download upload; do
     c=${secs[$direction-curl]}
-    r=${secs[$direction-red-wasm]}
-    awk -v d="$direction" -v s="$size_mib" -v c="$c" -v r="$r" -v m="${rss[$direction-red-wasm]}" 'BEGIN {
-        printf "%-9s %12.0f %14.0f %7.2fx %13.1f MiB\n", d, s / c, s / r, c / r, m / 1024 }'
+    for tool in "${tools[@]:1}"; do
+        r=${secs[$direction-$tool]}
+        awk -v d="$direction ($tool)" -v s="$size_mib" -v c="$c" -v r="$r" -v m="${rss[$direction-$tool]}" 'BEGIN {
+            printf "%-26s %12.0f %14.0f %7.2fx %13.1f MiB\n", d, s / c, s / r, c / r, m / 1024 }'
+    done
 done

@@ -14,7 +14,7 @@ size_mib=${SIZE_MIB:-1024}
 rounds=${ROUNDS:-5}
 bytes=$((size_mib * 1024 * 1024))
 
-start_server "$work/sshd" target/release/red-wasm-testsshd
+start_server "$work/sshd" "$rw_dir/red-wasm-testsshd"
 read -r port key _ < "$work/sshd"
 
 remote="$work/remote"
@@ -34,35 +34,42 @@ access "$remote/up.bin" > "$work/up.json"
 openssh=(sftp -q -i "$key" -P "$port" -o IdentitiesOnly=yes -o IdentityAgent=none
          -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
          -b - red-sftp-test@127.0.0.1)
-target/release/red-wasm info sftp > /dev/null  # warm the compiled-component cache
+"$rw" info sftp > /dev/null  # warm the compiled-component cache
+# BUILD=both: the static build runs as a third tool (the glibc build is "red-wasm").
+tools=(openssh red-wasm)
+declare -A binary=([red-wasm]="$rw")
+if [ "${BUILD:-}" = both ]; then
+    tools+=(red-wasm-static)
+    binary[red-wasm-static]="$rw_static"
+    "$rw_static" info sftp > /dev/null
+fi
 
 declare -A secs rss
 for direction in download upload; do
-    : > "$work/$direction-openssh"
-    : > "$work/$direction-red-wasm"
+    for tool in "${tools[@]}"; do : > "$work/$direction-$tool"; done
     for round in $(seq "$rounds"); do
-        # Alternate which tool goes first, so that neither always runs on a warmer machine.
-        order=(openssh red-wasm)
-        [ $((round % 2)) -eq 0 ] && order=(red-wasm openssh)
+        # Alternate the order, so that no tool always runs on a warmer machine.
+        order=("${tools[@]}")
+        [ $((round % 2)) -eq 0 ] && order=($(printf '%s\n' "${tools[@]}" | tac))
         for tool in "${order[@]}"; do
             case "$direction-$tool" in
             download-openssh)
                 echo "get $remote/big.bin $work/out" > "$work/batch"
                 run "${openssh[@]}" < "$work/batch" >> "$work/$direction-$tool" ;;
-            download-red-wasm)
-                run target/release/red-wasm run sftp "$work/down.json" -o "$work/out" >> "$work/$direction-$tool"
-                cmp -s "$work/out" "$remote/big.bin" || { echo "red-wasm download differs"; exit 1; } ;;
+            download-*)
+                run "${binary[$tool]}" run sftp "$work/down.json" -o "$work/out" >> "$work/$direction-$tool"
+                cmp -s "$work/out" "$remote/big.bin" || { echo "$tool download differs"; exit 1; } ;;
             upload-openssh)
                 echo "put $work/upload.bin $remote/up.bin" > "$work/batch"
                 run "${openssh[@]}" < "$work/batch" >> "$work/$direction-$tool" ;;
-            upload-red-wasm)
-                run target/release/red-wasm run sftp "$work/up.json" --send "$work/upload.bin" >> "$work/$direction-$tool"
-                cmp -s "$remote/up.bin" "$work/upload.bin" || { echo "red-wasm upload differs"; exit 1; } ;;
+            upload-*)
+                run "${binary[$tool]}" run sftp "$work/up.json" --send "$work/upload.bin" >> "$work/$direction-$tool"
+                cmp -s "$remote/up.bin" "$work/upload.bin" || { echo "$tool upload differs"; exit 1; } ;;
             esac
             rm -f "$work/out" "$remote/up.bin"
         done
     done
-    for tool in openssh red-wasm; do
+    for tool in "${tools[@]}"; do
         secs[$direction-$tool]=$(cut -d' ' -f1 "$work/$direction-$tool" | sort -n | head -n1)
         rss[$direction-$tool]=$(cut -d' ' -f2 "$work/$direction-$tool" | sort -n | tail -n1)
     done
@@ -70,9 +77,11 @@ done
 
 for f in "$work"/download-* "$work"/upload-*; do echo "$(basename "$f"): $(tr "\n" " " < "$f")"; done
 echo "SFTP over loopback, ${size_mib} MiB, best of $rounds rounds, files in $work"
-printf '%-9s %14s %15s %8s %18s\n' direction "OpenSSH MiB/s" "red-wasm MiB/s" ratio "red-wasm peak RSS"
+printf '%-26s %14s %15s %8s %18s\n' direction "OpenSSH MiB/s" "red-wasm MiB/s" ratio "red-wasm peak RSS"
 for direction in download upload; do
-    awk -v d="$direction" -v s="$size_mib" -v c="${secs[$direction-openssh]}" \
-        -v r="${secs[$direction-red-wasm]}" -v m="${rss[$direction-red-wasm]}" 'BEGIN {
-        printf "%-9s %14.0f %15.0f %7.2fx %15.1f MiB\n", d, s / c, s / r, c / r, m / 1024 }'
+    for tool in "${tools[@]:1}"; do
+        awk -v d="$direction ($tool)" -v s="$size_mib" -v c="${secs[$direction-openssh]}" \
+            -v r="${secs[$direction-$tool]}" -v m="${rss[$direction-$tool]}" 'BEGIN {
+            printf "%-26s %14.0f %15.0f %7.2fx %15.1f MiB\n", d, s / c, s / r, c / r, m / 1024 }'
+    done
 done

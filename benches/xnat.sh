@@ -8,7 +8,7 @@ source "$(dirname "$0")/common.sh"
 
 sizes=${SIZES_MIB:-"100 1024"}
 rounds=${ROUNDS:-3}
-target/release/red-wasm info xnat > /dev/null
+"$rw" info xnat > /dev/null
 
 user=xnat-user
 password=xnat-Pa55-word
@@ -17,7 +17,7 @@ printf '%-6s %-9s %11s %15s %8s %18s\n' MiB direction "curl MiB/s" "red-wasm MiB
 for size in $sizes; do
     head -c $((size * 1024 * 1024)) /dev/urandom > "$work/data.bin"
     stop_servers
-    start_server "$work/url" target/release/red-wasm-testxnat "$work/data.bin"
+    start_server "$work/url" "$rw_dir/red-wasm-testxnat" "$work/data.bin"
     base=$(head -n1 "$work/url")
     file_url="$base/REST/projects/P1/resources/DATA/files/data.bin"
     up_url="$base/REST/projects/P1/subjects/S1/experiments/E1/scans/1/resources/OTHER/files"
@@ -30,12 +30,12 @@ for size in $sizes; do
         for _ in $(seq "$rounds"); do
             if [ "$direction" = download ]; then
                 run curl -sS --fail -u "$user:$password" -o "$work/out" "$file_url" >> "$work/curl"
-                run target/release/red-wasm run xnat "$down" -o "$work/out" >> "$work/rw"
+                run "$rw" run xnat "$down" -o "$work/out" >> "$work/rw"
                 cmp -s "$work/out" "$work/data.bin" || { echo "xnat download differs"; exit 1; }
                 rm -f "$work/out"
             else
                 run curl -sS --fail -H "Expect:" -u "$user:$password" -T "$work/data.bin" "$up_url/curl.bin?inbody=true&overwrite=true" >> "$work/curl"
-                run target/release/red-wasm run xnat "$up" --send "$work/data.bin" >> "$work/rw"
+                run "$rw" run xnat "$up" --send "$work/data.bin" >> "$work/rw"
             fi
         done
         c=$(cut -d' ' -f1 "$work/curl" | sort -n | head -n1)

@@ -244,7 +244,13 @@ fn a_custom_component_gets_a_command_of_its_own() {
         "red-connector-mine",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(std::fs::read_dir(&bin).unwrap().count(), 1);
+    assert_eq!(
+        listing(&bin),
+        [red_wasm::PRECOMPILED_DIR_NAME, "red-connector-mine"],
+        "the command, and the component precompiled beside it"
+    );
+    let precompiled = listing(&bin.join(red_wasm::PRECOMPILED_DIR_NAME));
+    assert_eq!(precompiled.len(), 1, "{precompiled:?}");
     let server = HttpServer::start();
     server.put_file("j", b"{\"ok\": true}");
     let access = dir.path().join("a.json");
