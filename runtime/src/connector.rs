@@ -325,7 +325,11 @@ impl Connector {
             host_keys: options.ssh_host_keys.clone(),
             stop: stop.clone(),
         };
-        let mut store = Store::new(&self.shared.engine, HostState::new(transfer));
+        let stderr = crate::host::stderr::GuestStderr::default();
+        let mut store = Store::new(
+            &self.shared.engine,
+            HostState::new(transfer, stderr.clone()),
+        );
         store.limiter(|state| &mut state.limiter);
         let limits = &options.limits;
         store
@@ -416,7 +420,16 @@ impl Connector {
         let answer = match outcome {
             Ok(Ok(answer)) => answer,
             Ok(Err(error)) => return Err(mask(error.into())),
-            Err(trap) => return Err(mask(self.trap(trap, limits))),
+            Err(trap) => {
+                // A crash: what the connector last wrote to standard error (a panic message, a
+                // traceback) says why.
+                let mut error = self.trap(trap, limits);
+                let said = stderr.text();
+                if error.kind == crate::ErrorKind::Internal && !said.is_empty() {
+                    error.message = format!("{}\n{said}", error.message);
+                }
+                return Err(mask(error));
+            }
         };
         Ok((answer, store.into_data()))
     }

@@ -242,10 +242,13 @@ fn one_line(error: &wasmtime::Error) -> String {
     format!("{error:#}").replace('\n', " ")
 }
 
-/// The interfaces a connector may import: the contract, and the WASI interfaces that
-/// wasm32-wasip2's std links (all empty or closed here: no preopens, no environment, no stdio).
-/// Sockets, HTTP and anything else are not among them.
+/// The interfaces a connector may import: the contract, and the WASI 0.2 interfaces that
+/// wasm32-wasip2's std and CPython link, all empty, closed or refusing here: no preopens, no
+/// environment, no stdio, and sockets that can be neither created nor connected (every
+/// address is refused and name lookup fails; see `HostState::new`). HTTP and anything else
+/// are not among them.
 const ALLOWED_IMPORTS: &[&str] = &[
+    "wasi:sockets/",
     "red:connector/",
     "wasi:cli/environment",
     "wasi:cli/exit",

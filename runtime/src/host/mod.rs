@@ -8,6 +8,7 @@ pub mod http;
 pub mod local;
 pub mod log;
 pub mod sftp;
+pub mod stderr;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,15 +152,18 @@ impl HostStop {
 }
 
 impl HostState {
-    pub fn new(transfer: TransferCtx) -> Self {
-        // A WASI context with nothing in it: wasm32-wasip2's std links wasi:cli, clocks and
-        // random, so these must exist, but there are no preopened directories, no environment
-        // variables, no arguments, no network (the default socket check denies every address),
-        // and stdin/stdout/stderr are closed streams.
+    /// The state of a store for `transfer`; the guest's standard error goes to `stderr`.
+    pub fn new(transfer: TransferCtx, stderr: stderr::GuestStderr) -> Self {
+        // A WASI context with nothing in it: wasm32-wasip2's std and CPython link wasi:cli,
+        // clocks, random and sockets, so these must exist, but there are no preopened
+        // directories, no environment variables, no arguments, no network (no socket can be
+        // made, the default socket check denies every address, and name lookup is off), and
+        // stdin/stdout are closed streams; standard error is kept (bounded) for crash reports.
         let wasi = wasmtime_wasi::WasiCtxBuilder::new()
             .allow_ip_name_lookup(false)
             .allow_tcp(false)
             .allow_udp(false)
+            .stderr(stderr)
             .build();
         let mut table = ResourceTable::new();
         table.set_max_capacity(crate::limits::MAX_HANDLES);

@@ -301,6 +301,7 @@ impl Guest for Hostile {
                 }
                 target.write(format!("held {}", held.len()).as_bytes())
             }
+            "panic" => panic!("deliberate panic: {}", field(&doc, "reason")),
             "huge-error" => Err(fail("E".repeat(100 << 20))),
             other => Err(fail(format!("unknown attack {other:?}"))),
         }
