@@ -7,8 +7,8 @@
 //! the image runs as, usually with no writable home).
 //!
 //! A compiled component is native code that wasmtime loads without checking it, so an entry
-//! is trusted only if it is whole: each file holds the SHA-256 of its payload, and an entry
-//! that fails that check (or that wasmtime refuses) is compiled again. A precompiled folder
+//! is trusted only if it is whole: each `.cwasm` file has a `.sum` file beside it with its
+//! checksum, and an entry that fails that check (or that wasmtime refuses) is compiled again. A precompiled folder
 //! is trusted like the binary itself: one that others than its owner may write to, or owned
 //! by someone other than root or the current user, is passed over. Entries are keyed by the
 //! component's bytes and the engine's compatibility hash (wasmtime version and settings).
@@ -167,33 +167,65 @@ pub enum CacheError {
     Rejected(crate::Error),
 }
 
-/// An entry from disk, if it is whole and wasmtime takes it.
+/// An entry from disk, if it is whole and wasmtime takes it. The file is mapped, not read:
+/// only the pages a transfer uses become memory of the process, and the connector's memory
+/// image is mapped copy-on-write from it (a CPython component's start-up costs milliseconds,
+/// not a 40 MB copy).
 fn load(engine: &Engine, file: &Path) -> Option<Component> {
-    let data = std::fs::read(file).ok()?;
-    let (sum, payload) = data.split_at_checked(32)?;
-    if Sha256::digest(payload).as_slice() != sum {
+    let expected = std::fs::read_to_string(sum_file(file)).ok()?;
+    if checksum(file).ok()? != expected.trim() {
         return None;
     }
-    // SAFETY: the payload is what `Component::serialize` wrote for an engine with the same
-    // compatibility hash (the file name says so), and its checksum shows it is unchanged.
-    unsafe { Component::deserialize(engine, payload) }.ok()
+    // SAFETY: the file is what `Component::serialize` wrote for an engine with the same
+    // compatibility hash (the file name says so), its checksum shows it is unchanged, and it
+    // is replaced only by renaming a new file onto it (never written in place).
+    unsafe { Component::deserialize_file(engine, file) }.ok()
 }
 
-/// Writes an entry atomically: a temporary file in the folder, renamed into place, with
-/// permissions `mode` (0600 in a user's cache, 0644 in a precompiled folder for every user).
+/// The checksum file beside an entry.
+fn sum_file(file: &Path) -> PathBuf {
+    file.with_extension("sum")
+}
+
+/// The entry's XXH3-128, in hex. A checksum against damage, not against an attacker: the
+/// folders are trusted (see the module documentation). Read in 1 MiB pieces, so that
+/// checking a large entry does not make it resident.
+fn checksum(file: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut reader = std::fs::File::open(file)?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = reader.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    Ok(format!("{:032x}", hasher.digest128()))
+}
+
+/// Writes an entry atomically (a temporary file in the folder, renamed into place) with its
+/// checksum file beside it, with permissions `mode` (0600 in a user's cache, 0644 in a
+/// precompiled folder for every user).
 pub fn store(component: &Component, file: &Path, mode: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
     use std::os::unix::fs::PermissionsExt as _;
     let dir = file.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let payload = component.serialize().map_err(std::io::Error::other)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    use std::io::Write as _;
-    temp.write_all(&Sha256::digest(&payload))?;
-    temp.write_all(&payload)?;
-    temp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))?;
-    temp.persist(file).map_err(|e| e.error)?;
-    Ok(())
+    let write = |bytes: &[u8], to: &Path| -> std::io::Result<()> {
+        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+        temp.write_all(bytes)?;
+        temp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        temp.persist(to).map_err(|e| e.error)?;
+        Ok(())
+    };
+    let sum = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&payload));
+    // The checksum first: an entry without its (matching) checksum is never loaded.
+    write(sum.as_bytes(), &sum_file(file))?;
+    write(&payload, file)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -217,10 +249,9 @@ mod tests {
         );
         let entry = std::fs::read_dir(dir.path())
             .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .unwrap();
         let mut data = std::fs::read(&entry).unwrap();
         let last = data.len() - 1;
         data[last] ^= 0xff;
