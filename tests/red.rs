@@ -250,7 +250,15 @@ fn a_custom_component_gets_a_command_of_its_own() {
         "the command, and the component precompiled beside it"
     );
     let precompiled = listing(&bin.join(red_wasm::PRECOMPILED_DIR_NAME));
-    assert_eq!(precompiled.len(), 1, "{precompiled:?}");
+    assert_eq!(
+        precompiled.len(),
+        2,
+        "an entry and its checksum: {precompiled:?}"
+    );
+    assert!(
+        precompiled.iter().any(|n| n.ends_with(".cwasm")),
+        "{precompiled:?}"
+    );
     let server = HttpServer::start();
     server.put_file("j", b"{\"ok\": true}");
     let access = dir.path().join("a.json");
