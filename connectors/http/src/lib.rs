@@ -5,16 +5,14 @@
 //! each component in `connectors/builtin/` is this crate plus a flavor.
 
 mod access;
-mod status;
 
 use std::io::BufReader;
 
-use red_connector_sdk::http::{self, Body, Request};
+use red_connector_sdk::http::{self, Body};
 use red_connector_sdk::io::{from_io, response_reader, source_reader};
 use red_connector_sdk::{ConnectorInfo, Error, ErrorKind, Sink, Source};
 
-pub use access::{check_url, HttpAccess, Method};
-pub use status::{check_status, redirect_error};
+pub use red_connector_sdk::web::{check_status, check_url, redirect_error, HttpAccess, Method};
 
 /// Which of RED's three HTTP connectors this is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,19 +110,6 @@ fn check_json(reader: impl std::io::Read, kind: ErrorKind, what: &str) -> Result
                 )
             }
         })
-}
-
-impl HttpAccess {
-    fn request(&self, method: Method, headers: Vec<(String, String)>) -> Request {
-        Request {
-            method: method.as_str().into(),
-            url: self.url.clone(),
-            headers,
-            auth: self.auth.clone(),
-            verify_tls: self.verify_tls,
-            follow_redirects: true,
-        }
-    }
 }
 
 #[doc(hidden)]

@@ -17,6 +17,7 @@
 
 pub mod access;
 pub mod io;
+pub mod web;
 
 /// Bindings generated from `wit/connector.wit`.
 pub mod bindings {
