@@ -314,9 +314,10 @@ async fn sockets_link_but_reach_nothing() {
     let dir = temp();
     for address in [format!("127.0.0.1:{port}"), format!("localhost:{port}")] {
         let target = dir.path().join("s");
+        let access = json!({"address": address}).to_string();
         let err = socket
             .receive(
-                &address,
+                &access,
                 ReceiveTarget::File(target.clone()),
                 &TransferOptions::default(),
             )
@@ -860,10 +861,10 @@ fn rejected_components_are_not_compiled_or_cached() {
     fresh
         .load_file(&hostile_dir().join("hostile_contract.wasm"))
         .unwrap();
-    assert_eq!(
-        std::fs::read_dir(&cache).unwrap().count(),
-        1,
-        "an accepted one is"
+    let entries = listing(&cache);
+    assert!(
+        entries.len() == 2 && entries.iter().any(|e| e.ends_with(".cwasm")),
+        "an accepted one is, with its checksum: {entries:?}"
     );
 }
 
@@ -882,6 +883,8 @@ async fn xnat_names_that_are_dots_empty_or_control_characters_are_invalid() {
         ("project", "a\tb"),
         ("file", "x\ny"),
         ("subject", ".."),
+        ("file", "..;jsessionid=x"),
+        ("resource", "a;b"),
     ] {
         let mut access = merged(&base, json!({"file": "f.txt"}));
         access[field] = json!(value);
@@ -942,4 +945,110 @@ async fn a_crashed_connector_says_why_in_its_error() {
         "the panic message is in the error: {err}"
     );
     still_works().await;
+}
+
+#[tokio::test]
+async fn a_flood_of_headers_is_refused_not_a_crash() {
+    let server = HttpServer::start();
+    let dir = temp();
+    let err = attack(
+        "header-flood",
+        json!({"url": server.base()}),
+        &TransferOptions::default(),
+        &dir.path().join("h"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("100 headers"), "{err}");
+    assert!(server.seen().is_empty());
+    still_works().await;
+}
+
+#[tokio::test]
+async fn bytes_in_urls_and_headers_count_against_max_bytes() {
+    let server = HttpServer::start();
+    let dir = temp();
+    let options = limited(Limits {
+        max_bytes: Some(100_000),
+        ..Limits::default()
+    });
+    let err = attack(
+        "header-bytes",
+        json!({"url": server.base()}),
+        &options,
+        &dir.path().join("b"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("--max-bytes"), "{err}");
+    assert!(
+        server.seen().len() <= 1,
+        "{} requests went out",
+        server.seen().len()
+    );
+}
+
+#[tokio::test]
+async fn an_access_document_the_host_cannot_read_never_reaches_the_connector() {
+    let lines = Arc::new(Lines::default());
+    let options = TransferOptions {
+        observer: lines.clone(),
+        ..TransferOptions::default()
+    };
+    let dir = temp();
+    for access in [
+        format!(r#"{{"attack": "leak-log", "password": "{PASSWORD}", }}"#),
+        format!(r#"{{"attack": "leak-log", "password": "{PASSWORD}", "size": 1e400}}"#),
+    ] {
+        let err = hostile()
+            .receive(&access, ReceiveTarget::File(dir.path().join("x")), &options)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidAccess, "{err}");
+        assert!(!err.message.contains(PASSWORD), "{err}");
+    }
+    assert!(
+        lines.0.lock().unwrap().is_empty(),
+        "the connector never ran"
+    );
+    // A byte-order mark is no reason to refuse: the document is read, and sealed.
+    let access = format!(
+        "{}{}",
+        '\u{feff}',
+        json!({"attack": "leak-log", "password": PASSWORD})
+    );
+    let err = hostile()
+        .receive(&access, ReceiveTarget::File(dir.path().join("x")), &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Remote, "the connector ran: {err}");
+    let logged = lines.0.lock().unwrap().join("\n");
+    assert!(
+        logged.contains("red-wasm-sealed-secret-") && !logged.contains(PASSWORD),
+        "{logged}"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_value_never_widens_the_allow_list() {
+    let server = HttpServer::start();
+    let dir = temp();
+    // A password that reads as a URL: sealed, it allows nothing and is named nowhere.
+    let access = json!({"url": server.base(), "target": "secret.test:443",
+                        "password": "https://secret.test/"});
+    let err = attack(
+        "deny-host",
+        access,
+        &TransferOptions::default(),
+        &dir.path().join("d"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(
+        !err.message.contains("allowed: https://secret.test"),
+        "{err}"
+    );
 }

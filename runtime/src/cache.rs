@@ -119,13 +119,14 @@ impl ComponentCache {
             return Ok((ready, component));
         }
         let name = format!("{}.cwasm", hex(&key));
-        let file = self.dir.as_ref().map(|dir| dir.join(&name));
-        let on_disk = file.as_deref().and_then(|f| load(engine, f)).or_else(|| {
-            self.precompiled
-                .iter()
-                .filter(|dir| trusted(dir))
-                .find_map(|dir| load(engine, &dir.join(&name)))
-        });
+        // Precompiled folders first (an image's, written by root), then the user's cache; each
+        // only when it may be trusted with native code.
+        let on_disk = self
+            .precompiled
+            .iter()
+            .chain(&self.dir)
+            .filter_map(|dir| TrustedDir::open(dir))
+            .find_map(|dir| dir.load(engine, &name));
         let (component, fresh) = match on_disk {
             Some(component) => (component, false),
             None if !self.compile => return Err(CacheError::Compile(wasmtime::Error::msg(
@@ -138,25 +139,80 @@ impl ComponentCache {
             ),
         };
         let ready = accept(&component).map_err(CacheError::Rejected)?;
-        if let Some(file) = file.filter(|_| fresh) {
-            // A cache that cannot be written only costs time.
-            let _ = store(&component, &file, 0o600);
+        if let Some(dir) = self.dir.as_ref().filter(|_| fresh) {
+            // A cache that cannot be written (or is not ours) only costs time.
+            let _ = std::fs::create_dir_all(dir);
+            if TrustedDir::open(dir).is_some() {
+                let _ = store(&component, &dir.join(&name), 0o600);
+            }
         }
         self.loaded.lock().unwrap().insert(key, component.clone());
         Ok((ready, component))
     }
 }
 
-/// Whether a precompiled folder may be trusted with native code: it exists, and only root or
-/// the current user owns it and may write to it.
-fn trusted(dir: &Path) -> bool {
+/// A folder that may be trusted with native code, held open so that what is checked is what
+/// is read: it is a folder owned by root or the current user that nobody else may write to,
+/// and each entry is opened inside it (through the open handle, never following a symbolic
+/// link) and checked the same way. A folder whose parent others may write to cannot be
+/// swapped for another between the check and the read.
+struct TrustedDir(std::fs::File);
+
+impl TrustedDir {
+    fn open(dir: &Path) -> Option<Self> {
+        let handle = std::fs::File::open(dir).ok()?;
+        let meta = handle.metadata().ok()?;
+        (meta.is_dir() && owned_safely(&meta)).then_some(TrustedDir(handle))
+    }
+
+    /// The path of `name` inside this very folder (not whatever its path names now).
+    fn path_of(&self, name: &str) -> PathBuf {
+        use std::os::fd::AsRawFd as _;
+        PathBuf::from(format!("/proc/self/fd/{}/{name}", self.0.as_raw_fd()))
+    }
+
+    /// The entry `name`, opened without following links, if it is a file owned safely.
+    fn entry(&self, name: &str) -> Option<std::fs::File> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.path_of(name))
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        (meta.is_file() && owned_safely(&meta)).then_some(file)
+    }
+
+    /// The entry `name`, if it is whole and wasmtime takes it. The file is mapped, not read:
+    /// only the pages a transfer uses become memory of the process, and the connector's
+    /// memory image is mapped copy-on-write from it (a CPython component starts in
+    /// milliseconds, not after a 40 MB copy).
+    fn load(&self, engine: &Engine, name: &str) -> Option<Component> {
+        use std::io::Read as _;
+        use std::os::fd::AsRawFd as _;
+        let mut expected = String::new();
+        self.entry(&sum_name(name))?
+            .read_to_string(&mut expected)
+            .ok()?;
+        let entry = self.entry(name)?;
+        if checksum(&entry).ok()? != expected.trim() {
+            return None;
+        }
+        let path = format!("/proc/self/fd/{}", entry.as_raw_fd());
+        // SAFETY: the file is what `Component::serialize` wrote for an engine with the same
+        // compatibility hash (its name says so), its checksum shows it is unchanged, it lies in
+        // a folder only root or this user can write, and it is replaced only by renaming a new
+        // file onto it (never written in place); the path names the very file checked.
+        unsafe { Component::deserialize_file(engine, path) }.ok()
+    }
+}
+
+/// Owned by root or the current user, and writable by nobody else.
+fn owned_safely(meta: &std::fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt as _;
-    let Ok(meta) = std::fs::metadata(dir) else {
-        return false;
-    };
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    meta.is_dir() && meta.mode() & 0o022 == 0 && (meta.uid() == 0 || meta.uid() == me)
+    meta.mode() & 0o022 == 0 && (meta.uid() == 0 || meta.uid() == me)
 }
 
 /// Why [`ComponentCache::get`] gave no component.
@@ -167,32 +223,16 @@ pub enum CacheError {
     Rejected(crate::Error),
 }
 
-/// An entry from disk, if it is whole and wasmtime takes it. The file is mapped, not read:
-/// only the pages a transfer uses become memory of the process, and the connector's memory
-/// image is mapped copy-on-write from it (a CPython component's start-up costs milliseconds,
-/// not a 40 MB copy).
-fn load(engine: &Engine, file: &Path) -> Option<Component> {
-    let expected = std::fs::read_to_string(sum_file(file)).ok()?;
-    if checksum(file).ok()? != expected.trim() {
-        return None;
-    }
-    // SAFETY: the file is what `Component::serialize` wrote for an engine with the same
-    // compatibility hash (the file name says so), its checksum shows it is unchanged, and it
-    // is replaced only by renaming a new file onto it (never written in place).
-    unsafe { Component::deserialize_file(engine, file) }.ok()
-}
-
-/// The checksum file beside an entry.
-fn sum_file(file: &Path) -> PathBuf {
-    file.with_extension("sum")
+/// The checksum file's name beside entry `name`.
+fn sum_name(name: &str) -> String {
+    format!("{}.sum", name.trim_end_matches(".cwasm"))
 }
 
 /// The entry's XXH3-128, in hex. A checksum against damage, not against an attacker: the
 /// folders are trusted (see the module documentation). Read in 1 MiB pieces, so that
 /// checking a large entry does not make it resident.
-fn checksum(file: &Path) -> std::io::Result<String> {
+fn checksum(mut reader: &std::fs::File) -> std::io::Result<String> {
     use std::io::Read as _;
-    let mut reader = std::fs::File::open(file)?;
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     let mut buffer = vec![0u8; 1 << 20];
     loop {
@@ -224,7 +264,8 @@ pub fn store(component: &Component, file: &Path, mode: u32) -> std::io::Result<(
     };
     let sum = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&payload));
     // The checksum first: an entry without its (matching) checksum is never loaded.
-    write(sum.as_bytes(), &sum_file(file))?;
+    let name = file.file_name().unwrap_or_default().to_string_lossy();
+    write(sum.as_bytes(), &dir.join(sum_name(&name)))?;
     write(&payload, file)
 }
 
@@ -256,19 +297,59 @@ mod tests {
         let last = data.len() - 1;
         data[last] ^= 0xff;
         std::fs::write(&entry, &data).unwrap();
-        assert!(
-            load(&engine, &entry).is_none(),
-            "a damaged entry must fail its check"
-        );
+        let name = entry.file_name().unwrap().to_str().unwrap().to_owned();
+        let load = || TrustedDir::open(dir.path()).unwrap().load(&engine, &name);
+        assert!(load().is_none(), "a damaged entry must fail its check");
         let accept = |_: &Component| Ok(());
         assert!(
             ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), true)
                 .get(&engine, bytes, accept)
                 .is_ok()
         );
+        assert!(load().is_some(), "the entry was rewritten whole");
+    }
+
+    #[test]
+    fn only_folders_and_entries_that_nobody_else_may_write_are_read() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let engine = Engine::default();
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = crate::builtin::component_bytes("http-mock-send").unwrap();
+        let cache = || ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), false);
+        // Compiling is off below: a load succeeds only from a trusted entry.
+        ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), true)
+            .get(&engine, bytes, |_| Ok(()))
+            .ok()
+            .unwrap();
+        assert!(cache().get(&engine, bytes, |_| Ok(())).is_ok());
+        let mode = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+        };
+        mode(dir.path(), 0o777);
         assert!(
-            load(&engine, &entry).is_some(),
-            "the entry was rewritten whole"
+            cache().get(&engine, bytes, |_| Ok(())).is_err(),
+            "a folder others may write"
+        );
+        mode(dir.path(), 0o755);
+        let entry = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .unwrap();
+        mode(&entry, 0o666);
+        assert!(
+            cache().get(&engine, bytes, |_| Ok(())).is_err(),
+            "an entry others may write"
+        );
+        mode(&entry, 0o600);
+        // A link in a trusted folder to an entry elsewhere is not followed.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let moved = elsewhere.path().join("moved.cwasm");
+        std::fs::rename(&entry, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &entry).unwrap();
+        assert!(
+            cache().get(&engine, bytes, |_| Ok(())).is_err(),
+            "a link is not followed"
         );
     }
 }

@@ -189,7 +189,7 @@ impl Connector {
             name: field(&info.name),
             version: field(&info.version),
             description: field(&info.description),
-            access_schema,
+            access_schema: messages::clean_json(access_schema, messages::MAX_INFO_FIELD),
         })
     }
 
@@ -302,7 +302,9 @@ impl Connector {
         let (policy, secrets) = if offline {
             (Policy::deny_all(), secrets.sealed_for_good())
         } else {
-            (options.policy(access), secrets)
+            // Derived from the sealed document: a secret's value never widens the policy,
+            // and a denial that lists the allowed endpoints names no secret.
+            (options.policy(&sealed), secrets)
         };
         let meter = Arc::new(Meter::new(options.limits.clone()));
         let observer: Arc<dyn Observer> = Arc::new(Masked {

@@ -54,9 +54,42 @@ pub fn clean(text: &str, secrets: &Secrets, lines: Lines, max: usize) -> String 
     out
 }
 
-/// Bidirectional overrides and the like, which can make a line read other than it is.
+/// Format characters and separators that can make a line read other than it is:
+/// bidirectional marks and overrides, zero-width characters, line and paragraph separators,
+/// the byte-order mark.
 fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
+}
+
+/// A JSON document from a connector (its access schema) with every string and key cleaned
+/// as a one-line message of at most `max` bytes.
+pub fn clean_json(value: serde_json::Value, max: usize) -> serde_json::Value {
+    use serde_json::Value;
+    let none = Secrets::default();
+    let text = |s: &str| clean(s, &none, Lines::One, max);
+    match value {
+        Value::String(s) => Value::String(text(&s)),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| clean_json(v, max)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (text(&k), clean_json(v, max)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 fn floor_char_boundary(text: &str, at: usize) -> usize {
@@ -74,9 +107,14 @@ mod tests {
     #[test]
     fn escapes_control_characters_and_cuts_with_a_mark() {
         let none = Secrets::default();
-        let forged = "ok\nred-wasm: denied: fake\x1b[31mred\u{202e}";
+        let forged = "ok\nred-wasm: denied: fake\x1b[31mred\u{202e}\u{9b}\u{2028}\u{feff}\u{61c}";
         let line = clean(forged, &none, Lines::One, MAX_LOG_LINE);
-        assert_eq!(line, "ok\\nred-wasm: denied: fake\\u{1b}[31mred\\u{202e}");
+        assert_eq!(
+            line,
+            "ok\\nred-wasm: denied: fake\\u{1b}[31mred\\u{202e}\\u{9b}\\u{2028}\\u{feff}\\u{61c}"
+        );
+        let schema = clean_json(serde_json::json!({"a\u{202e}": ["x\u{9b}y"]}), 100);
+        assert_eq!(schema, serde_json::json!({"a\\u{202e}": ["x\\u{9b}y"]}));
         assert_eq!(clean("a\nb", &none, Lines::Many, 100), "a\nb");
         let long = "é".repeat(10_000);
         let cut = clean(&long, &none, Lines::One, 101);

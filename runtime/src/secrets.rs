@@ -65,24 +65,35 @@ struct Sealed {
 pub struct Secrets {
     by_token: HashMap<String, Sealed>,
     /// Every text to mask, longest first (so that a longer form is masked whole).
-    masks: Vec<String>,
+    masks: Vec<Mask>,
     /// Whether tokens may be swapped back at all (not during validation).
     unsealed: bool,
 }
 
 impl Secrets {
     /// Seals `access`: returns the document the guest gets and the secrets behind its tokens.
-    /// A document that is not JSON is returned as it is (the guest reports it).
+    /// A document that is not JSON is refused (`invalid-access`) before a connector sees it:
+    /// what the host cannot read, it cannot seal. A leading byte-order mark is dropped; an
+    /// empty document (an `info` call) stays empty.
     pub fn seal(access: &str, fields: &[String]) -> Result<(String, Secrets), Error> {
         let mut secrets = Secrets {
             unsealed: true,
             ..Secrets::default()
         };
-        let Ok(mut doc) = serde_json::from_str::<serde_json::Value>(access) else {
+        let access = access.trim_start_matches('\u{feff}');
+        if access.trim().is_empty() {
             return Ok((access.to_owned(), secrets));
-        };
+        }
+        let mut doc = serde_json::from_str::<serde_json::Value>(access).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidAccess,
+                format!("/: the access document is not valid JSON: {e}"),
+            )
+        })?;
         secrets.seal_value(&mut doc, fields, "")?;
-        secrets.masks.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        secrets
+            .masks
+            .sort_by_key(|m| std::cmp::Reverse(m.text.len()));
         secrets.masks.dedup();
         if secrets.by_token.is_empty() {
             return Ok((access.to_owned(), secrets));
@@ -139,7 +150,10 @@ impl Secrets {
                     if let Some(user) = &user {
                         let basic = base64::engine::general_purpose::STANDARD
                             .encode(format!("{user}:{secret}"));
-                        self.masks.push(basic);
+                        self.masks.push(Mask {
+                            text: basic,
+                            any_case: false,
+                        });
                     }
                     self.masks.extend(wire_forms(&secret));
                     *item = Value::String(self.token_for(kind, secret));
@@ -177,7 +191,7 @@ impl Secrets {
 
     /// The length of the longest text masked (0 when there is none).
     pub fn longest_mask(&self) -> usize {
-        self.masks.first().map_or(0, String::len)
+        self.masks.first().map_or(0, |m| m.text.len())
     }
 
     /// `text` with every secret, in every form it is masked in, replaced by `***`. A secret
@@ -187,13 +201,13 @@ impl Secrets {
     pub fn redact(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for mask in &self.masks {
-            if !out.contains(mask.as_str()) {
+            if !mask.occurs_in(&out) {
                 continue;
             }
-            out = if mask.chars().count() < WORD_ONLY_BELOW {
-                replace_words(&out, mask)
+            out = if !mask.any_case && mask.text.chars().count() < WORD_ONLY_BELOW {
+                replace_words(&out, &mask.text)
             } else {
-                out.replace(mask.as_str(), "***")
+                mask.apply(&out)
             };
         }
         out
@@ -226,22 +240,48 @@ fn replace_words(text: &str, word: &str) -> String {
 /// The texts a secret is masked in: itself (however short), and, when at least four
 /// characters long, its percent-encodings, hex, and the base64 runs that stand for it in any
 /// base64 stream that carries it (at each of the three alignments a stream can give it).
-fn wire_forms(secret: &str) -> Vec<String> {
+fn wire_forms(secret: &str) -> Vec<Mask> {
     const MIN_FORM: usize = 4;
-    let mut forms = vec![secret.to_owned()];
     let bytes = secret.as_bytes();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    forms.push(hex.to_ascii_uppercase());
-    forms.push(hex);
-    forms.push(url::form_urlencoded::byte_serialize(bytes).collect());
-    forms.push(
+    let exact = |text: String| Mask {
+        text,
+        any_case: false,
+    };
+    // Hex digits and percent-escapes come in either case (and mixed): matched in any case.
+    let any_case = |text: String| Mask {
+        text: text.to_ascii_lowercase(),
+        any_case: true,
+    };
+    let mut forms = vec![exact(secret.to_owned())];
+    forms.push(any_case(bytes.iter().map(|b| format!("{b:02x}")).collect()));
+    forms.push(exact(url::form_urlencoded::byte_serialize(bytes).collect()));
+    forms.push(any_case(
         percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
             .to_string(),
-    );
+    ));
     // Every byte percent-encoded, as some encoders do.
-    let every: String = bytes.iter().map(|b| format!("%{b:02X}")).collect();
-    forms.push(every.to_ascii_lowercase());
-    forms.push(every);
+    forms.push(any_case(
+        bytes.iter().map(|b| format!("%{b:02x}")).collect(),
+    ));
+    // JSON string escapes: `<`, `>` and `&` as \u00XX (Go's encoder), every character
+    // beyond ASCII as \uXXXX (Python's), or every character but letters and digits.
+    let json = |escape: &dyn Fn(char) -> bool| -> String {
+        let mut out = String::new();
+        for c in secret.chars() {
+            if escape(c) {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    };
+    forms.push(any_case(json(&|c| matches!(c, '<' | '>' | '&'))));
+    forms.push(any_case(json(&|c| !c.is_ascii())));
+    forms.push(any_case(json(&|c| !c.is_ascii_alphanumeric())));
     for engine in [
         &base64::engine::general_purpose::STANDARD_NO_PAD,
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -255,16 +295,53 @@ fn wire_forms(secret: &str) -> Vec<String> {
             let start = if shift == 0 { 0 } else { 4 };
             let end = shifted.len() / 3 * 4;
             if end > start {
-                forms.push(encoded[start..end].to_owned());
+                forms.push(exact(encoded[start..end].to_owned()));
             }
             // The secret at the very end of a stream (as in `user:password`): its padded tail.
             if shift > 0 {
-                forms.push(encoded[start.min(encoded.len())..].to_owned());
+                forms.push(exact(encoded[start.min(encoded.len())..].to_owned()));
             }
         }
     }
-    forms.retain(|f| f == secret || f.len() >= MIN_FORM);
+    // Short forms would mask unrelated text: only the secret itself is kept whatever its
+    // length (and a short one is masked as a word only, see `Secrets::redact`).
+    forms.retain(|f| f.text.len() >= MIN_FORM || (f.text == secret && !f.any_case));
     forms
+}
+
+/// A text to mask, matched exactly or in any (ASCII) case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Mask {
+    text: String,
+    any_case: bool,
+}
+
+impl Mask {
+    /// `text` with every occurrence of this mask replaced by `***`.
+    fn apply(&self, text: &str) -> String {
+        if !self.any_case {
+            return text.replace(self.text.as_str(), "***");
+        }
+        // ASCII lower-casing keeps every byte where it was, so positions carry over.
+        let lower = text.to_ascii_lowercase();
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        while let Some(found) = lower[at..].find(self.text.as_str()) {
+            out.push_str(&text[at..at + found]);
+            out.push_str("***");
+            at += found + self.text.len();
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+
+    fn occurs_in(&self, text: &str) -> bool {
+        if self.any_case {
+            text.to_ascii_lowercase().contains(self.text.as_str())
+        } else {
+            text.contains(self.text.as_str())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -309,9 +386,17 @@ mod tests {
         let validation = secrets.sealed_for_good();
         assert_eq!(validation.reveal(SecretKind::Password, token), token);
         assert_eq!(validation.redact("hunter22"), "***", "still masked");
-        let (same, none) = Secrets::seal("not json", &[]).unwrap();
-        assert_eq!(same, "not json");
-        assert!(none.by_token.is_empty());
+        let err = Secrets::seal("not json", &[]).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidAccess);
+        assert!(
+            err.message
+                .starts_with("/: the access document is not valid JSON"),
+            "{err}"
+        );
+        let err = Secrets::seal(r#"{"password": "s3cretComma", }"#, &[]).unwrap_err();
+        assert!(!err.message.contains("s3cretComma"), "{err}");
+        let (bom, _) = Secrets::seal("\u{feff}{\"a\": 1}", &[]).unwrap();
+        assert_eq!(bom, "{\"a\": 1}", "a byte-order mark is dropped");
     }
 
     #[test]
@@ -339,6 +424,20 @@ mod tests {
         }
     }
 
+    /// `text` with every other letter upper-cased.
+    fn mixed_case(text: &str) -> String {
+        text.chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+
     #[test]
     fn wire_forms_are_masked() {
         let password = "s3cret-Pa55 w0rd";
@@ -354,6 +453,9 @@ mod tests {
             hex.to_uppercase(),
             "s3cret-Pa55+w0rd".into(),
             "s3cret%2DPa55%20w0rd".into(),
+            "s3cret%2dPa55%20w0rd".into(),
+            mixed_case(&hex),
+            "s3cret\\u002dPa55\\u0020w0rd".into(),
         ] {
             let masked = secrets.redact(&shown);
             assert!(masked.contains("***"), "{shown} -> {masked}");

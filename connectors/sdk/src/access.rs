@@ -142,7 +142,7 @@ impl<'a> Object<'a> {
 
     /// A required string that names one segment of a URL path (a project, a file): not
     /// empty, not `.` or `..` (which would address another resource), and without control
-    /// characters.
+    /// characters or `;`.
     pub fn required_segment(&self, key: &str, problems: &mut Problems) -> Option<&'a str> {
         let value = self.required_str(key, problems)?;
         let why = if value == "." || value == ".." {
@@ -151,6 +151,11 @@ impl<'a> Object<'a> {
             ))
         } else if value.chars().any(char::is_control) {
             Some(format!("{value:?} contains control characters"))
+        } else if value.contains(';') {
+            // Tomcat (XNAT's server) reads `;` as the start of path parameters: `..;x` is `..`.
+            Some(format!(
+                "{value:?} contains ';', which servers such as Tomcat read as path parameters"
+            ))
         } else {
             None
         };

@@ -28,6 +28,13 @@ use crate::{Error, ErrorKind};
 /// Redirects followed before giving up (as the original connectors, on python-requests).
 pub const MAX_REDIRECTS: usize = 30;
 
+/// Headers a connector may give one request, and their bytes in all (names and values): far
+/// above what any server takes, far below what would cost the host.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// The longest URL a connector may ask for.
+pub const MAX_URL: usize = 64 * 1024;
+
 /// Read buffer for streaming the local file as a request body.
 const UPLOAD_CHUNK: usize = 1024 * 1024;
 
@@ -385,6 +392,15 @@ pub fn shown(url: &url::Url) -> String {
 }
 
 fn parse_url(text: &str) -> Result<url::Url, Error> {
+    if text.len() > MAX_URL {
+        return Err(Error::new(
+            ErrorKind::Denied,
+            format!(
+                "the connector asked for a URL of {} bytes, more than {MAX_URL}",
+                text.len()
+            ),
+        ));
+    }
     let url = url::Url::parse(text).map_err(|e| {
         Error::new(
             ErrorKind::InvalidAccess,
@@ -402,6 +418,16 @@ fn parse_url(text: &str) -> Result<url::Url, Error> {
 
 /// The connector's headers; the ones that describe the connection or the body are the host's.
 fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, Error> {
+    let size: usize = pairs.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if pairs.len() > MAX_HEADERS || size > MAX_HEADER_BYTES {
+        return Err(Error::new(
+            ErrorKind::Denied,
+            format!(
+                "the connector sent {} headers of {size} bytes, more than the {MAX_HEADERS} headers or {MAX_HEADER_BYTES} bytes a request may have",
+                pairs.len()
+            ),
+        ));
+    }
     let mut map = HeaderMap::new();
     for (name, value) in pairs {
         let bad = || Error::internal(format!("the connector sent an invalid header {name:?}"));
@@ -479,6 +505,14 @@ impl Hop<'_> {
     }
     async fn send_once(&self, authorization: Option<String>) -> Result<reqwest::Response, Error> {
         self.ctx.meter.request()?;
+        // What the request line and headers carry counts against --max-bytes too.
+        let head: usize = self.url.as_str().len()
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len())
+                .sum::<usize>();
+        self.ctx.meter.bytes(head as u64)?;
         let Hop {
             ctx,
             client,

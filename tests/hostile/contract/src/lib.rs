@@ -301,6 +301,21 @@ impl Guest for Hostile {
                 }
                 target.write(format!("held {}", held.len()).as_bytes())
             }
+            "header-flood" => {
+                let headers = (0..40_000)
+                    .map(|i| (format!("x-h{i}"), "v".to_owned()))
+                    .collect();
+                get(field(&doc, "url"), headers, Body::Empty).map(drop)
+            }
+            "header-bytes" => {
+                // Bytes in URLs and headers instead of bodies.
+                let filler = "b".repeat(60_000);
+                for _ in 0..20 {
+                    let url = format!("{}/files/x?pad={filler}", field(&doc, "url"));
+                    let _ = get(url, vec![("x-pad".into(), filler.clone())], Body::Empty);
+                }
+                Ok(())
+            }
             "panic" => panic!("deliberate panic: {}", field(&doc, "reason")),
             "huge-error" => Err(fail("E".repeat(100 << 20))),
             other => Err(fail(format!("unknown attack {other:?}"))),

@@ -23,7 +23,9 @@ impl Guest for Socket {
     }
     fn receive(access: String, target: Sink) -> Result<(), Error> {
         let fail = |e: std::io::Error| Error::new(ErrorKind::Network, e.to_string());
-        let mut stream = std::net::TcpStream::connect(access.trim()).map_err(fail)?;
+        // The access document is {"address": "HOST:PORT"}.
+        let address = access.split('"').nth(3).unwrap_or_default().to_owned();
+        let mut stream = std::net::TcpStream::connect(address).map_err(fail)?;
         stream.write_all(b"GET / HTTP/1.0\r\n\r\n").map_err(fail)?;
         let mut answer = Vec::new();
         stream.read_to_end(&mut answer).map_err(fail)?;
