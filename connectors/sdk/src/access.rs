@@ -35,6 +35,7 @@ impl Problems {
         self.0.push(format!("{path}: {message}"));
     }
 
+    /// Whether no problem was found.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

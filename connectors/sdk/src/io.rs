@@ -44,6 +44,7 @@ pub struct ChunkReader<F> {
 }
 
 impl<F: FnMut() -> Result<Vec<u8>, Error>> ChunkReader<F> {
+    /// A reader that calls `next` for each chunk.
     pub fn new(next: F) -> Self {
         ChunkReader {
             next,

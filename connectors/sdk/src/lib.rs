@@ -15,14 +15,17 @@
 //! ([`access`]), building errors ([`Error`]), and reading or writing through `std::io`
 //! adapters ([`io`]).
 
+#![warn(missing_docs)]
+
 pub mod access;
 pub mod io;
 pub mod web;
 
-/// Bindings generated from `wit/connector.wit`.
+/// Bindings generated from `wit/connector.wit` (documented there).
+#[allow(missing_docs)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "connector-component",
         pub_export_macro: true,
         export_macro_name: "export_connector",

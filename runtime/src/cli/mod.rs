@@ -3,7 +3,9 @@
 pub mod cli1;
 mod display;
 mod install;
+mod new;
 mod report;
+mod serve;
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -67,6 +69,39 @@ enum Command {
     },
     /// List the built-in connectors
     List,
+    /// Write a new connector project (Rust or Python) that builds as it is and has a test
+    #[command(
+        after_help = "The project holds the SDK and red-wasm's WIT contract, so it builds \
+        anywhere: Rust needs `rustup target add wasm32-wasip2`, Python needs \
+        `pip install componentize-py==0.25.1`. Its ./test.sh builds the connector and runs a \
+        receive and a send through red-wasm against `red-wasm serve` (RED_WASM names the \
+        command; PYTHON the Python with componentize-py).\n\n\
+        Example:\n  red-wasm new my-connector --lang python && ./my-connector/test.sh"
+    )]
+    New {
+        /// The connector's name: lower-case letters, digits and '-'
+        name: String,
+        /// The language
+        #[arg(long, value_enum)]
+        lang: new::Lang,
+        /// Where to make the project's folder (default: here)
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Serve a folder over HTTP on 127.0.0.1, to test connectors against (GET, PUT, POST)
+    #[command(
+        after_help = "Prints the base URL (http://127.0.0.1:PORT) on standard output and \
+        a line per request on standard error; Ctrl-C stops it. GET and HEAD serve DIR/PATH; PUT \
+        and POST (with a Content-Length) write the body to DIR/PATH, making folders as needed. \
+        No path leaves DIR."
+    )]
+    Serve {
+        /// The folder to serve
+        dir: PathBuf,
+        /// The port (default: any free one)
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
     /// Precompile connectors into a folder, so that no launch compiles (for image builds)
     #[command(
         after_help = "Without CONNECTOR, precompiles every built-in connector.\n\n\
@@ -281,6 +316,8 @@ impl Command {
             Command::InstallCommands { .. } => "install-commands",
             Command::List => "list",
             Command::Compile { .. } => "compile",
+            Command::New { .. } => "new",
+            Command::Serve { .. } => "serve",
         }
     }
 }
@@ -419,6 +456,21 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
             name,
         } => install::install(&dir, component.zip(name), json)
             .map(|commands| serde_json::json!({"commands": commands})),
+        Command::New { name, lang, dir } => {
+            let project = new::create(&name, lang, &dir)?;
+            if !json {
+                println!(
+                    "wrote {}: build and test it with {}/test.sh",
+                    project.display(),
+                    project.display()
+                );
+            }
+            Ok(serde_json::json!({"project": project}))
+        }
+        Command::Serve { dir, port } => {
+            serve::serve(dir, port).await?;
+            Ok(serde_json::json!({}))
+        }
         Command::Compile { connectors, out } => {
             let written = install::precompile(&out, &connectors, json)?;
             Ok(serde_json::json!({"precompiled": written}))
