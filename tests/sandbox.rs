@@ -150,6 +150,20 @@ async fn a_sealed_password_reaches_no_server_log_or_error() {
     );
 }
 
+/// Runs an attack that a limit or the policy must stop, and returns the `denied` error.
+async fn denied(
+    name: &str,
+    extra: serde_json::Value,
+    options: &TransferOptions,
+    target: &std::path::Path,
+) -> red_wasm::Error {
+    let err = attack(name, extra, options, target)
+        .await
+        .expect_err("the sandbox stops it");
+    assert_eq!(err.kind, ErrorKind::Denied, "{name}: {err}");
+    err
+}
+
 fn limited(limits: Limits) -> TransferOptions {
     TransferOptions {
         limits,
@@ -164,10 +178,7 @@ async fn memory_is_capped() {
         max_memory: 32 << 20,
         ..Limits::default()
     });
-    let err = attack("oom", json!({}), &options, &dir.path().join("o"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    let err = denied("oom", json!({}), &options, &dir.path().join("o")).await;
     assert!(
         err.message.contains("32 MiB") && err.message.contains("--max-memory"),
         "{err}"
@@ -184,10 +195,7 @@ async fn a_spinning_connector_is_stopped_by_time_or_fuel() {
         timeout: Some(Duration::from_millis(500)),
         ..Limits::default()
     });
-    let err = attack("spin", json!({}), &options, &dir.path().join("s"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    let err = denied("spin", json!({}), &options, &dir.path().join("s")).await;
     assert!(err.message.contains("--timeout"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
 
@@ -195,10 +203,7 @@ async fn a_spinning_connector_is_stopped_by_time_or_fuel() {
         fuel: Some(50_000_000),
         ..Limits::default()
     });
-    let err = attack("spin", json!({}), &options, &dir.path().join("s"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    let err = denied("spin", json!({}), &options, &dir.path().join("s")).await;
     assert!(err.message.contains("--fuel"), "{err}");
     assert!(listing(dir.path()).is_empty());
     still_works().await;
@@ -257,10 +262,7 @@ async fn bytes_and_requests_are_capped() {
         max_bytes: Some(5 << 20),
         ..Limits::default()
     });
-    let err = attack("write-flood", json!({}), &options, &dir.path().join("w"))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    let err = denied("write-flood", json!({}), &options, &dir.path().join("w")).await;
     assert!(err.message.contains("--max-bytes"), "{err}");
     assert!(listing(dir.path()).is_empty(), "no partial file");
 
@@ -269,15 +271,13 @@ async fn bytes_and_requests_are_capped() {
         max_requests: 20,
         ..Limits::default()
     });
-    let err = attack(
+    let err = denied(
         "request-flood",
         json!({"url": server.base()}),
         &options,
         &dir.path().join("q"),
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    .await;
     assert!(err.message.contains("--max-requests"), "{err}");
     assert_eq!(server.seen().len(), 20);
 }
@@ -663,15 +663,13 @@ async fn max_bytes_counts_bodies_the_connector_builds() {
         max_bytes: Some(1 << 20),
         ..Limits::default()
     });
-    let err = attack(
+    let err = denied(
         "body-flood",
         json!({"url": server.base()}),
         &options,
         &dir.path().join("b"),
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    .await;
     assert!(err.message.contains("--max-bytes"), "{err}");
     let sent: u64 = server.seen().iter().map(|s| s.body_len).sum();
     assert_eq!(sent, 0, "no 10 MiB body went out under a 1 MiB limit");
@@ -687,15 +685,13 @@ async fn held_responses_are_bounded_and_named() {
         max_open: 16,
         ..Limits::default()
     });
-    let err = attack(
+    let err = denied(
         "hold-responses",
         json!({"url": server.base()}),
         &options,
         &dir.path().join("h"),
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    .await;
     assert!(
         err.message.contains("--max-open") && err.message.contains("16"),
         "{err}"
@@ -912,15 +908,13 @@ async fn xnat_names_that_are_dots_empty_or_control_characters_are_invalid() {
 async fn wasi_handles_are_bounded_too() {
     let dir = temp();
     let target = dir.path().join("p");
-    let err = attack(
+    let err = denied(
         "pollable-flood",
         json!({}),
         &TransferOptions::default(),
         &target,
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    .await;
     assert!(err.message.contains("4096 handles"), "{err}");
     assert!(!target.exists());
     still_works().await;
@@ -951,15 +945,13 @@ async fn a_crashed_connector_says_why_in_its_error() {
 async fn a_flood_of_headers_is_refused_not_a_crash() {
     let server = HttpServer::start();
     let dir = temp();
-    let err = attack(
+    let err = denied(
         "header-flood",
         json!({"url": server.base()}),
         &TransferOptions::default(),
         &dir.path().join("h"),
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    .await;
     assert!(err.message.contains("100 headers"), "{err}");
     assert!(server.seen().is_empty());
     still_works().await;
@@ -973,15 +965,13 @@ async fn bytes_in_urls_and_headers_count_against_max_bytes() {
         max_bytes: Some(100_000),
         ..Limits::default()
     });
-    let err = attack(
+    let err = denied(
         "header-bytes",
         json!({"url": server.base()}),
         &options,
         &dir.path().join("b"),
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    .await;
     assert!(err.message.contains("--max-bytes"), "{err}");
     assert!(
         server.seen().len() <= 1,
@@ -1038,15 +1028,13 @@ async fn a_secret_value_never_widens_the_allow_list() {
     // A password that reads as a URL: sealed, it allows nothing and is named nowhere.
     let access = json!({"url": server.base(), "target": "secret.test:443",
                         "password": "https://secret.test/"});
-    let err = attack(
+    let err = denied(
         "deny-host",
         access,
         &TransferOptions::default(),
         &dir.path().join("d"),
     )
-    .await
-    .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    .await;
     assert!(
         !err.message.contains("allowed: https://secret.test"),
         "{err}"

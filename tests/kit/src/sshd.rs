@@ -11,9 +11,8 @@
 
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -188,7 +187,7 @@ impl Sshd {
             extra.push_str(&format!("Ciphers {ciphers}\n"));
         }
 
-        let port = free_port();
+        let port = crate::free_port();
         let config_file = dir.path().join("sshd_config");
         let mut file = std::fs::File::create(&config_file).unwrap();
         write!(
@@ -217,20 +216,8 @@ impl Sshd {
         drop(file);
 
         let mut command = Command::new(sshd);
-        command
-            .args(["-D", "-e", "-f"])
-            .arg(&config_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        // SAFETY: prctl is async-signal-safe; it makes sshd die with the test process.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let child = command.spawn().map_err(|e| format!("start sshd: {e}"))?;
+        command.args(["-D", "-e", "-f"]).arg(&config_file);
+        let child = crate::spawn_server(&mut command).map_err(|e| format!("start sshd: {e}"))?;
         let mut server = Sshd {
             child,
             port,
@@ -460,14 +447,6 @@ fn keygen(path: &Path, algorithm: &str, passphrase: &str) {
         .status()
         .expect("run ssh-keygen (openssh-client)");
     assert!(status.success(), "ssh-keygen -t {algorithm} failed");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// uid, gid and home of a local account, from /etc/passwd.

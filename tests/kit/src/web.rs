@@ -7,7 +7,6 @@
 //! folder. `.ci/deps` installs both; where one is missing, `start` returns `None` and says
 //! why on standard error, so that a test can skip with a printed reason.
 
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,8 +44,8 @@ impl WebServer {
     /// bodies (413 above); `/up/` on http answers 301 to the same path on https (port 443 when
     /// `https_port` is 443), where it is served behind auth_basic.
     pub fn nginx(certificate: Option<Certificate>) -> Option<Self> {
-        let tls_port = certificate.map(|_| free_port());
-        Self::nginx_on(free_port(), tls_port.zip(certificate))
+        let tls_port = certificate.map(|_| crate::free_port());
+        Self::nginx_on(crate::free_port(), tls_port.zip(certificate))
     }
 
     /// nginx on the given ports of 127.0.0.1 (for the default ports 80 and 443).
@@ -132,7 +131,7 @@ impl WebServer {
         let apache = installed("/usr/sbin/apache2", "apache2")?;
         let dir = workspace("red-wasm-apache");
         let d = dir.path().display().to_string();
-        let port = free_port();
+        let port = crate::free_port();
         let ha1 = md5_hex(&format!("{USER}:{REALM}:{PASSWORD}"));
         std::fs::write(
             dir.path().join("htdigest"),
@@ -198,18 +197,7 @@ impl WebServer {
         ports: &[u16],
         name: &str,
     ) -> Option<Self> {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        // SAFETY: prctl is async-signal-safe; it makes the server die with the test process.
-        unsafe {
-            command.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-                Ok(())
-            });
-        }
-        let mut child = command.spawn().expect("start the web server");
+        let mut child = crate::spawn_server(&mut command).expect("start the web server");
         let deadline = Instant::now() + Duration::from_secs(10);
         while !ports
             .iter()
@@ -336,14 +324,6 @@ fn write_certificate(dir: &Path, certificate: Certificate) {
     };
     std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
     std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// MD5 in hex, for the htdigest file (by the system's md5sum, which coreutils has).
