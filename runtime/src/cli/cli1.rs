@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use red_wasm::{Direction, Error, ErrorKind, ReceiveTarget, Runtime, TransferOptions};
+use red_wasm::{Direction, Error, ErrorKind, ReceiveTarget, TransferOptions};
 
 use super::display::CliObserver;
 
@@ -146,7 +146,7 @@ async fn run(
             format!("cannot read the access file {access_file}: {e}"),
         )
     })?;
-    let connector = Runtime::new()?.load(connector)?;
+    let connector = super::process_runtime(red_wasm::RuntimeOptions::default())?.load(connector)?;
     connector.validate(direction, &access).await?;
     let Some(local) = local else {
         return Ok(());

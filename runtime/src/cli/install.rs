@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use red_wasm::reference::COMMANDS;
-use red_wasm::{Error, ErrorKind, Runtime, RuntimeOptions, PRECOMPILED_DIR_NAME};
+use red_wasm::{Error, ErrorKind, RuntimeOptions, PRECOMPILED_DIR_NAME};
 
 /// Writes the built-in commands into `dir`, or one command for a custom component; returns
 /// the files written (and prints them unless `quiet`).
@@ -81,7 +81,7 @@ pub fn precompile(dir: &Path, connectors: &[String], quiet: bool) -> Result<Vec<
         connectors
     };
     // Compile afresh: what goes into the folder must not depend on a user's cache.
-    let runtime = Runtime::with_options(RuntimeOptions {
+    let runtime = super::process_runtime(RuntimeOptions {
         cache_dir: None,
         precompiled_dirs: Vec::new(),
         compile: true,
