@@ -90,29 +90,48 @@ impl ComponentCache {
         dirs
     }
 
-    /// The file name of `bytes`' entry.
-    pub fn entry_name(&self, bytes: &[u8]) -> String {
-        format!("{}.cwasm", hex(&self.key(bytes)))
+    /// The file name of the entry for `key`.
+    pub fn entry_name(key: &Key) -> String {
+        format!("{}.cwasm", hex(&key.0))
     }
 
-    fn key(&self, bytes: &[u8]) -> [u8; 32] {
-        Sha256::new()
-            .chain_update(self.engine_key.to_le_bytes())
-            .chain_update(bytes)
-            .finalize()
-            .into()
+    /// The key of a component's bytes (SHA-256, with the engine's compatibility).
+    pub fn key(&self, bytes: &[u8]) -> Key {
+        Key(self.hasher().chain_update(bytes).finalize().into())
     }
 
-    /// The component for `bytes`, as `accept` makes it ready for use, and the component
-    /// itself: from memory, from disk, or compiled. A freshly compiled component is written to
-    /// the cache folder only when `accept` takes it, so a rejected component never stays.
+    /// The key of the component in `file`, read in pieces: a cached component never has its
+    /// bytes in memory (a CPython one is 18 MB).
+    pub fn key_of_file(&self, file: &Path) -> std::io::Result<Key> {
+        use std::io::Read as _;
+        let mut reader = std::fs::File::open(file)?;
+        let mut hasher = self.hasher();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let n = reader.read(&mut buffer)?;
+            if n == 0 {
+                return Ok(Key(hasher.finalize().into()));
+            }
+            hasher.update(&buffer[..n]);
+        }
+    }
+
+    fn hasher(&self) -> Sha256 {
+        Sha256::new().chain_update(self.engine_key.to_le_bytes())
+    }
+
+    /// The component with `key`, as `accept` makes it ready for use, and the component itself:
+    /// from memory, from disk, or made by `compile` (which checks and compiles the bytes; only
+    /// a component that passed it and `accept` is ever cached, so a hit needs no check again).
+    /// A freshly compiled component is written to the cache folder only when `accept` takes it.
     pub fn get<T>(
         &self,
         engine: &Engine,
-        bytes: &[u8],
+        key: Key,
+        compile: impl FnOnce() -> Result<Component, CacheError>,
         accept: impl FnOnce(&Component) -> Result<T, crate::Error>,
     ) -> Result<(T, Component), CacheError> {
-        let key = self.key(bytes);
+        let key = key.0;
         let known = self.loaded.lock().unwrap().get(&key).cloned();
         if let Some(component) = known {
             let ready = accept(&component).map_err(CacheError::Rejected)?;
@@ -133,10 +152,7 @@ impl ComponentCache {
                 "it is not precompiled, and compiling is switched off (RED_WASM_COMPILE=never); \
                      precompile it with `red-wasm compile` or `red-wasm install-commands`",
             ))),
-            None => (
-                Component::new(engine, bytes).map_err(CacheError::Compile)?,
-                true,
-            ),
+            None => (compile()?, true),
         };
         let ready = accept(&component).map_err(CacheError::Rejected)?;
         if let Some(dir) = self.dir.as_ref().filter(|_| fresh) {
@@ -215,6 +231,10 @@ fn owned_safely(meta: &std::fs::Metadata) -> bool {
     meta.mode() & 0o022 == 0 && (meta.uid() == 0 || meta.uid() == me)
 }
 
+/// What a cache entry is found by: a component's bytes and the engine it was compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Key([u8; 32]);
+
 /// Why [`ComponentCache::get`] gave no component.
 pub enum CacheError {
     /// wasmtime could not compile the bytes.
@@ -277,17 +297,27 @@ fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// http-mock-send through `cache`.
+    fn get(
+        cache: &ComponentCache,
+        accept: impl FnOnce(&Component) -> Result<(), crate::Error>,
+    ) -> Result<((), Component), CacheError> {
+        let engine = Engine::default();
+        let bytes = crate::builtin::component_bytes("http-mock-send").unwrap();
+        let compile = || Component::new(&engine, bytes).map_err(CacheError::Compile);
+        cache.get(&engine, cache.key(bytes), compile, accept)
+    }
+
     #[test]
     fn a_damaged_entry_is_rebuilt_not_trusted() {
         let engine = Engine::default();
         let dir = tempfile::tempdir().unwrap();
-        let bytes = crate::builtin::component_bytes("http-mock-send").unwrap();
         let accept = |_: &Component| Ok(());
-        assert!(
-            ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), true)
-                .get(&engine, bytes, accept)
-                .is_ok()
-        );
+        assert!(get(
+            &ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), true),
+            accept
+        )
+        .is_ok());
         let entry = std::fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -301,11 +331,11 @@ mod tests {
         let load = || TrustedDir::open(dir.path()).unwrap().load(&engine, &name);
         assert!(load().is_none(), "a damaged entry must fail its check");
         let accept = |_: &Component| Ok(());
-        assert!(
-            ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), true)
-                .get(&engine, bytes, accept)
-                .is_ok()
-        );
+        assert!(get(
+            &ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), true),
+            accept
+        )
+        .is_ok());
         assert!(load().is_some(), "the entry was rewritten whole");
     }
 
@@ -314,20 +344,21 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let engine = Engine::default();
         let dir = tempfile::tempdir().unwrap();
-        let bytes = crate::builtin::component_bytes("http-mock-send").unwrap();
         let cache = || ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), false);
         // Compiling is off below: a load succeeds only from a trusted entry.
-        ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), true)
-            .get(&engine, bytes, |_| Ok(()))
-            .ok()
-            .unwrap();
-        assert!(cache().get(&engine, bytes, |_| Ok(())).is_ok());
+        get(
+            &ComponentCache::new(&engine, Some(dir.path().into()), Vec::new(), true),
+            |_| Ok(()),
+        )
+        .ok()
+        .unwrap();
+        assert!(get(&cache(), |_| Ok(())).is_ok());
         let mode = |path: &Path, mode: u32| {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
         };
         mode(dir.path(), 0o777);
         assert!(
-            cache().get(&engine, bytes, |_| Ok(())).is_err(),
+            get(&cache(), |_| Ok(())).is_err(),
             "a folder others may write"
         );
         mode(dir.path(), 0o755);
@@ -338,7 +369,7 @@ mod tests {
             .unwrap();
         mode(&entry, 0o666);
         assert!(
-            cache().get(&engine, bytes, |_| Ok(())).is_err(),
+            get(&cache(), |_| Ok(())).is_err(),
             "an entry others may write"
         );
         mode(&entry, 0o600);
@@ -347,9 +378,6 @@ mod tests {
         let moved = elsewhere.path().join("moved.cwasm");
         std::fs::rename(&entry, &moved).unwrap();
         std::os::unix::fs::symlink(&moved, &entry).unwrap();
-        assert!(
-            cache().get(&engine, bytes, |_| Ok(())).is_err(),
-            "a link is not followed"
-        );
+        assert!(get(&cache(), |_| Ok(())).is_err(), "a link is not followed");
     }
 }

@@ -124,8 +124,8 @@ impl Runtime {
     /// (`red-connector-http`, ...) or by the path of a `.wasm` component: a reference with a
     /// `/` or ending in `.wasm` is a path.
     pub fn load(&self, reference: &str) -> Result<Connector> {
-        let (bytes, label) = component_bytes(reference)?;
-        self.load_bytes(&bytes, &label)
+        let (source, label) = component_source(reference)?;
+        self.load_component(&source, &label).map(|(c, _)| c)
     }
 
     /// The connector a RED connector object file (`.json`, `.yml`, `.yaml`) names, and the
@@ -144,9 +144,12 @@ impl Runtime {
         self.load_bytes(builtin_bytes(name)?, name)
     }
 
-    /// A connector component from a file.
+    /// A connector component from a file. When the file is cached or precompiled, its bytes
+    /// are only hashed, never held in memory.
     pub fn load_file(&self, path: &Path) -> Result<Connector> {
-        self.load_bytes(&file_bytes(path)?, &path.display().to_string())
+        let source = Source::File(path.to_path_buf());
+        self.load_component(&source, &path.display().to_string())
+            .map(|(c, _)| c)
     }
 
     /// A connector component from its bytes; `label` names it in messages.
@@ -154,7 +157,7 @@ impl Runtime {
     /// Its imports are checked before anything is compiled, and a component that is rejected
     /// (imports, contract) is never written to the compiled-component cache.
     pub fn load_bytes(&self, bytes: &[u8], label: &str) -> Result<Connector> {
-        self.load_component(bytes, label)
+        self.load_component(&Source::Bytes(bytes), label)
             .map(|(connector, _)| connector)
     }
 
@@ -162,20 +165,30 @@ impl Runtime {
     /// precompiled components for [`RuntimeOptions::precompiled_dirs`], readable by every
     /// user. Returns the file written. The component is checked as a load checks it.
     pub fn precompile(&self, reference: &str, dir: &Path) -> Result<PathBuf> {
-        let (bytes, label) = component_bytes(reference)?;
-        let (_, component) = self.load_component(&bytes, &label)?;
-        let file = dir.join(self.shared.components.entry_name(&bytes));
+        let (source, label) = component_source(reference)?;
+        let key = source.key(&self.shared.components)?;
+        let (_, component) = self.load_component(&source, &label)?;
+        let file = dir.join(ComponentCache::entry_name(&key));
         crate::cache::store(&component, &file, 0o644)
             .map_err(|e| Error::local_io(format!("writing {}", file.display()), &e))?;
         Ok(file)
     }
 
+    /// Loads a component: from the caches when they hold it, else checked (imports first,
+    /// before compiling) and compiled; in both cases linked against the contract.
     fn load_component(
         &self,
-        bytes: &[u8],
+        source: &Source,
         label: &str,
     ) -> Result<(Connector, wasmtime::component::Component)> {
-        check_imports(bytes, label)?;
+        let engine = &self.shared.engine;
+        let key = source.key(&self.shared.components)?;
+        let compile = || {
+            let bytes = source.bytes()?;
+            check_imports(&bytes, label).map_err(crate::cache::CacheError::Rejected)?;
+            wasmtime::component::Component::new(engine, &bytes)
+                .map_err(crate::cache::CacheError::Compile)
+        };
         let link = |component: &wasmtime::component::Component| {
             let instance_pre = self.shared.linker.instantiate_pre(component).map_err(|e| {
                 Error::internal(format!(
@@ -191,7 +204,7 @@ impl Runtime {
         let (pre, component) = self
             .shared
             .components
-            .get(&self.shared.engine, bytes, link)
+            .get(engine, key, compile, link)
             .map_err(|e| match e {
                 crate::cache::CacheError::Compile(e) => Error::internal(format!(
                     "{label} is not a loadable WebAssembly component: {}",
@@ -208,18 +221,44 @@ impl Runtime {
     }
 }
 
-/// The bytes of the component `reference` names (see [`Runtime::load`]) and its label.
-fn component_bytes(reference: &str) -> Result<(std::borrow::Cow<'static, [u8]>, String)> {
+/// Where a component's bytes are.
+enum Source<'a> {
+    Bytes(&'a [u8]),
+    File(PathBuf),
+}
+
+impl Source<'_> {
+    fn key(&self, cache: &ComponentCache) -> Result<crate::cache::Key> {
+        match self {
+            Source::Bytes(bytes) => Ok(cache.key(bytes)),
+            Source::File(path) => cache
+                .key_of_file(path)
+                .map_err(|e| Error::local_io(format!("reading {}", path.display()), &e)),
+        }
+    }
+
+    fn bytes(&self) -> Result<std::borrow::Cow<'_, [u8]>, crate::cache::CacheError> {
+        match self {
+            Source::Bytes(bytes) => Ok((*bytes).into()),
+            Source::File(path) => file_bytes(path)
+                .map(Into::into)
+                .map_err(crate::cache::CacheError::Rejected),
+        }
+    }
+}
+
+/// The component `reference` names (see [`Runtime::load`]) and its label.
+fn component_source(reference: &str) -> Result<(Source<'static>, String)> {
     if let Some(name) = crate::reference::builtin_for_command(reference) {
-        return Ok((builtin_bytes(name)?.into(), name.to_owned()));
+        return Ok((Source::Bytes(builtin_bytes(name)?), name.to_owned()));
     }
     if reference.contains('/') || reference.ends_with(".wasm") {
+        Ok((Source::File(reference.into()), reference.to_owned()))
+    } else {
         Ok((
-            file_bytes(Path::new(reference))?.into(),
+            Source::Bytes(builtin_bytes(reference)?),
             reference.to_owned(),
         ))
-    } else {
-        Ok((builtin_bytes(reference)?.into(), reference.to_owned()))
     }
 }
 
