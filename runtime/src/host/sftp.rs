@@ -480,6 +480,8 @@ fn connect(
             return Err(with_other_keys(first, &others));
         }
         check_stop(stop)?;
+        // Each further connection for another host key counts against --max-requests.
+        dial.meter.request()?;
     };
     if let Some(first) = first_denial {
         dial.observer.log(
@@ -719,8 +721,9 @@ fn login(
     }
 }
 
-/// Answers keyboard-interactive prompts with the password: every prompt that does not echo
-/// (the password prompt), for a few rounds at most.
+/// Answers keyboard-interactive prompts with the password: a prompt that does not echo and
+/// asks for a password, for a few rounds at most. Any other prompt (a one-time code, a
+/// token) gets an empty answer: the password is never typed where something else is asked.
 struct PasswordPrompter<'a> {
     password: &'a str,
     rounds: u32,
@@ -739,7 +742,7 @@ impl ssh2::KeyboardInteractivePrompt for PasswordPrompter<'_> {
         prompts
             .iter()
             .map(|p| {
-                if !p.echo && self.rounds <= 3 {
+                if !p.echo && self.rounds <= 3 && asks_for_password(&p.text) {
                     self.password.to_owned()
                 } else {
                     String::new()
@@ -747,6 +750,23 @@ impl ssh2::KeyboardInteractivePrompt for PasswordPrompter<'_> {
             })
             .collect()
     }
+}
+
+/// Whether a keyboard-interactive prompt asks for the account's password ("Password:",
+/// "user's password:"), not for a one-time code or a token.
+fn asks_for_password(prompt: &str) -> bool {
+    let prompt = prompt.to_lowercase();
+    prompt.contains("password")
+        && ![
+            "one-time",
+            "one time",
+            "otp",
+            "verification",
+            "token",
+            "code",
+        ]
+        .iter()
+        .any(|other| prompt.contains(other))
 }
 
 /// Whether a private key (OpenSSH or PEM text) is encrypted; `None` when that cannot be told.
@@ -1323,4 +1343,18 @@ fn unique_suffix() -> String {
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_password_prompts_get_the_password() {
+        assert!(asks_for_password("Password: "));
+        assert!(asks_for_password("red-sftp-test@127.0.0.1's password: "));
+        assert!(!asks_for_password("Verification code: "));
+        assert!(!asks_for_password("One-time password (OATH) for `me': "));
+        assert!(!asks_for_password("Enter PASSCODE: "));
+    }
 }
