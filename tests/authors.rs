@@ -256,3 +256,69 @@ async fn a_python_connector_meets_the_sandbox_and_says_why_it_crashed() {
     assert!(time.abs_diff(now) < 600, "the clock works: {seen}");
     assert_eq!(seen.split("random=").nth(1).unwrap().len(), 32, "{seen}");
 }
+
+#[tokio::test]
+async fn serve_streams_files_and_never_leaves_its_folder() {
+    use std::io::BufRead as _;
+    let dir = temp();
+    let served = dir.path().join("served");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), b"outside").unwrap();
+    std::os::unix::fs::symlink(&outside, served.join("link")).unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_red-wasm"))
+        .args(["serve"])
+        .arg(&served)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    let client = reqwest::Client::new();
+    let data = pattern(3 << 20);
+    let put = client
+        .put(format!("{base}/a/b/data.bin"))
+        .body(data.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    assert_eq!(std::fs::read(served.join("a/b/data.bin")).unwrap(), data);
+    let got = client
+        .get(format!("{base}/a/b/data.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.bytes().await.unwrap().as_ref(), &data[..]);
+    for path in [
+        "/link/secret.txt",
+        "/../outside/secret.txt",
+        "/a/%2e%2e/%2e%2e/outside/secret.txt",
+    ] {
+        let response = client.get(format!("{base}{path}")).send().await.unwrap();
+        let status = response.status();
+        let body = response.bytes().await.unwrap();
+        assert!(status == 400 || status == 404, "{path}: {status}");
+        assert_ne!(body.as_ref(), b"outside", "{path}");
+    }
+    let status = client
+        .put(format!("{base}/link/planted.txt"))
+        .body("x")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 400);
+    assert!(
+        !outside.join("planted.txt").exists(),
+        "nothing written through the link"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}

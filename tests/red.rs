@@ -288,3 +288,45 @@ fn a_custom_component_gets_a_command_of_its_own() {
     assert_eq!(out.status.code(), Some(18), "{}", stderr(&out));
     assert!(!bin.join("red-connector-broken").exists());
 }
+
+#[test]
+fn install_commands_writes_no_text_of_the_caller_into_the_script_unquoted() {
+    let dir = temp();
+    let bin = dir.path().join("bin");
+    // A component path with a line break that would be a shell command in a comment.
+    let odd = dir.path().join("c\ntouch PWNED\n#.wasm");
+    std::fs::write(&odd, red_wasm::builtin_component("http-mock-send").unwrap()).unwrap();
+    let out = cli(&[
+        "install-commands",
+        bin.to_str().unwrap(),
+        "--component",
+        odd.to_str().unwrap(),
+        "--name",
+        "red-connector-odd",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The path stands quoted in the script (a line break inside quotes is no command).
+    let run = Command::new("sh")
+        .arg(bin.join("red-connector-odd"))
+        .arg("cli-version")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(!dir.path().join("PWNED").exists());
+    for name in ["x\ntouch y", "../evil", ".hidden", "a b"] {
+        let out = cli(&[
+            "install-commands",
+            bin.to_str().unwrap(),
+            "--component",
+            odd.to_str().unwrap(),
+            "--name",
+            name,
+        ]);
+        assert_eq!(out.status.code(), Some(10), "{name:?}: {}", stderr(&out));
+    }
+}

@@ -42,7 +42,8 @@ impl Default for RuntimeOptions {
             timeouts: Timeouts::default(),
             cache_dir: ComponentCache::default_dir(),
             precompiled_dirs: ComponentCache::default_precompiled(),
-            compile: std::env::var_os("RED_WASM_COMPILE").is_none_or(|v| v != "never"),
+            compile: std::env::var("RED_WASM_COMPILE")
+                .map_or(true, |v| !v.trim().eq_ignore_ascii_case("never")),
         }
     }
 }
@@ -125,7 +126,7 @@ impl Runtime {
     /// `/` or ending in `.wasm` is a path.
     pub fn load(&self, reference: &str) -> Result<Connector> {
         let (source, label) = component_source(reference)?;
-        self.load_component(&source, &label).map(|(c, _)| c)
+        self.load_component(&source, &label).map(|(c, ..)| c)
     }
 
     /// The connector a RED connector object file (`.json`, `.yml`, `.yaml`) names, and the
@@ -149,7 +150,7 @@ impl Runtime {
     pub fn load_file(&self, path: &Path) -> Result<Connector> {
         let source = Source::File(path.to_path_buf());
         self.load_component(&source, &path.display().to_string())
-            .map(|(c, _)| c)
+            .map(|(c, ..)| c)
     }
 
     /// A connector component from its bytes; `label` names it in messages.
@@ -158,7 +159,7 @@ impl Runtime {
     /// (imports, contract) is never written to the compiled-component cache.
     pub fn load_bytes(&self, bytes: &[u8], label: &str) -> Result<Connector> {
         self.load_component(&Source::Bytes(bytes), label)
-            .map(|(connector, _)| connector)
+            .map(|(connector, ..)| connector)
     }
 
     /// Compiles a connector component (as [`Runtime::load`] names it) into `dir`, a folder of
@@ -166,8 +167,7 @@ impl Runtime {
     /// user. Returns the file written. The component is checked as a load checks it.
     pub fn precompile(&self, reference: &str, dir: &Path) -> Result<PathBuf> {
         let (source, label) = component_source(reference)?;
-        let key = source.key(&self.shared.components)?;
-        let (_, component) = self.load_component(&source, &label)?;
+        let (_, component, key) = self.load_component(&source, &label)?;
         let file = dir.join(ComponentCache::entry_name(&key));
         crate::cache::store(&component, &file, 0o644)
             .map_err(|e| Error::local_io(format!("writing {}", file.display()), &e))?;
@@ -180,11 +180,20 @@ impl Runtime {
         &self,
         source: &Source,
         label: &str,
-    ) -> Result<(Connector, wasmtime::component::Component)> {
+    ) -> Result<(Connector, wasmtime::component::Component, crate::cache::Key)> {
         let engine = &self.shared.engine;
-        let key = source.key(&self.shared.components)?;
+        let cache = &self.shared.components;
+        let key = source.key(cache)?;
         let compile = || {
             let bytes = source.bytes()?;
+            // A file read twice may have changed between the reads (or be a pipe): what is
+            // compiled must be what the key names, or another component's entry would be made.
+            if cache.key(&bytes) != key {
+                return Err(crate::cache::CacheError::Rejected(Error::new(
+                    ErrorKind::LocalIo,
+                    format!("{label} changed while it was read"),
+                )));
+            }
             check_imports(&bytes, label).map_err(crate::cache::CacheError::Rejected)?;
             wasmtime::component::Component::new(engine, &bytes)
                 .map_err(crate::cache::CacheError::Compile)
@@ -217,7 +226,7 @@ impl Runtime {
             pre,
             label: label.to_owned(),
         };
-        Ok((connector, component))
+        Ok((connector, component, key))
     }
 }
 

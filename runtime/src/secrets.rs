@@ -95,9 +95,8 @@ impl Secrets {
             .masks
             .sort_by_key(|m| std::cmp::Reverse(m.text.len()));
         secrets.masks.dedup();
-        if secrets.by_token.is_empty() {
-            return Ok((access.to_owned(), secrets));
-        }
+        // Always the document as the host read it, never the text: with a key given twice
+        // the text holds a value the host did not read (JSON keeps the last), unsealed.
         Ok((doc.to_string(), secrets))
     }
 
@@ -282,6 +281,7 @@ fn wire_forms(secret: &str) -> Vec<Mask> {
     forms.push(any_case(json(&|c| matches!(c, '<' | '>' | '&'))));
     forms.push(any_case(json(&|c| !c.is_ascii())));
     forms.push(any_case(json(&|c| !c.is_ascii_alphanumeric())));
+    forms.push(any_case(json(&|_| true)));
     for engine in [
         &base64::engine::general_purpose::STANDARD_NO_PAD,
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
@@ -396,7 +396,14 @@ mod tests {
         let err = Secrets::seal(r#"{"password": "s3cretComma", }"#, &[]).unwrap_err();
         assert!(!err.message.contains("s3cretComma"), "{err}");
         let (bom, _) = Secrets::seal("\u{feff}{\"a\": 1}", &[]).unwrap();
-        assert_eq!(bom, "{\"a\": 1}", "a byte-order mark is dropped");
+        assert_eq!(bom, "{\"a\":1}", "a byte-order mark is dropped");
+        for twice in [
+            r#"{"auth": {"password": "hunter2-DUP"}, "auth": null}"#,
+            r#"{"password": "hunter2-DUP", "password": ""}"#,
+        ] {
+            let (sealed, _) = Secrets::seal(twice, &[]).unwrap();
+            assert!(!sealed.contains("hunter2-DUP"), "{twice} -> {sealed}");
+        }
     }
 
     #[test]

@@ -27,10 +27,13 @@ pub fn install(
             let component = component
                 .canonicalize()
                 .map_err(io(format!("reading {}", component.display())))?;
-            if name.is_empty() || name.contains('/') {
+            let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            if name.is_empty() || name.starts_with('.') || !name.chars().all(plain) {
                 return Err(Error::new(
                     ErrorKind::InvalidAccess,
-                    format!("--name {name:?}: expected a command name"),
+                    format!(
+                        "--name {name:?}: expected a command name (letters, digits, '-', '_', '.')"
+                    ),
                 ));
             }
             vec![(name, component.display().to_string())]
@@ -50,7 +53,7 @@ pub fn install(
     for (command, connector) in entries {
         let file = dir.join(&command);
         let script = format!(
-            "#!/bin/sh\n# {command}: the RED connector CLI 1 over red-wasm's {connector} connector.\n# Written by `red-wasm install-commands`.\nRED_WASM_PRECOMPILED={}\nexport RED_WASM_PRECOMPILED\nexec {} connector-cli {} \"$@\"\n",
+            "#!/bin/sh\n# {command}: the RED connector CLI 1 over a red-wasm connector.\n# Written by `red-wasm install-commands`.\nRED_WASM_PRECOMPILED={}\nexport RED_WASM_PRECOMPILED\nexec {} connector-cli {} \"$@\"\n",
             quote(&precompiled.display().to_string()),
             quote(&exe.display().to_string()),
             quote(&connector)

@@ -1,15 +1,22 @@
 //! `red-wasm serve DIR`: a small HTTP server on 127.0.0.1 for connector authors to test
 //! against. GET and HEAD serve `DIR/PATH`; PUT and POST write the request body to `DIR/PATH`
-//! (folders made as needed). Paths never leave DIR. One line per request on standard error.
+//! (folders made as needed). Paths never leave DIR: no `..`, and no symbolic link is
+//! followed. Bodies stream to disk; request heads, idle connections and the number of
+//! connections are bounded. One line per request on standard error.
 
 use std::path::{Component, Path, PathBuf};
 
 use red_wasm::{Error, ErrorKind};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
 use tokio::net::{TcpListener, TcpStream};
 
 /// The largest request head read (request line and headers).
 const MAX_HEAD: usize = 64 * 1024;
+/// Connections served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 128;
+/// How long a connection may stay silent.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Serves `dir` on 127.0.0.1:`port` (0 for any free port) until interrupted. Prints the base
 /// URL on standard output first.
@@ -33,13 +40,26 @@ pub async fn serve(dir: PathBuf, port: u16) -> Result<(), Error> {
         "red-wasm: serving {} on http://{address} (GET, HEAD, PUT, POST; Ctrl-C stops)",
         dir.display()
     );
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
-        let (stream, _) = listener.accept().await.map_err(io("accepting".into()))?;
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of file descriptors, say: not a reason to stop serving.
+                eprintln!("red-wasm: serve: accepting: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
         let dir = dir.clone();
         tokio::spawn(async move {
             if let Err(e) = connection(stream, &dir).await {
                 eprintln!("red-wasm: serve: {e}");
             }
+            drop(slot);
         });
     }
 }
@@ -50,7 +70,13 @@ async fn connection(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
     loop {
         let mut head = Vec::new();
         loop {
-            let n = reader.read_until(b'\n', &mut head).await?;
+            let room = (MAX_HEAD + 1).saturating_sub(head.len()) as u64;
+            let mut limited = (&mut reader).take(room);
+            let read = limited.read_until(b'\n', &mut head);
+            let n = match tokio::time::timeout(IDLE, read).await {
+                Ok(n) => n?,
+                Err(_) => return Ok(()), // idle: close
+            };
             if n == 0 {
                 return Ok(());
             }
@@ -79,14 +105,17 @@ async fn connection(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
         let length: Option<u64> = header("content-length").and_then(|v| v.parse().ok());
         let chunked =
             header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        let Some(file) = resolve(dir, &target) else {
-            eprintln!("red-wasm: serve: {method} {target} 400 (outside the folder)");
+        let shown = target.escape_debug().to_string();
+        let Some(file) = resolve(dir, &target).filter(|f| !through_a_link(dir, f)) else {
+            eprintln!("red-wasm: serve: {method} {shown} 400 (outside the folder)");
+            discard(&mut reader, length).await?;
             respond(reader.get_mut(), 400, b"bad path").await?;
             continue;
         };
         let status = match method.as_str() {
-            "GET" | "HEAD" => match tokio::fs::read(&file).await {
+            "GET" | "HEAD" => match regular_file(&file).await {
                 Ok(bytes) => {
+                    discard(&mut reader, length).await?;
                     let out = reader.get_mut();
                     let head =
                         format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", bytes.len());
@@ -97,6 +126,7 @@ async fn connection(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
                     200
                 }
                 Err(_) => {
+                    discard(&mut reader, length).await?;
                     respond(reader.get_mut(), 404, b"not found").await?;
                     404
                 }
@@ -106,25 +136,60 @@ async fn connection(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
                 return Ok(());
             }
             "PUT" | "POST" => {
-                let mut body = Vec::new();
-                (&mut reader)
-                    .take(length.unwrap_or(0))
-                    .read_to_end(&mut body)
-                    .await?;
                 if let Some(parent) = file.parent() {
                     tokio::fs::create_dir_all(parent).await?;
                 }
-                tokio::fs::write(&file, &body).await?;
+                // Streamed to disk, never held whole; an existing link is not written through.
+                let _ = tokio::fs::remove_file(&file).await;
+                let mut out = tokio::fs::File::create_new(&file).await?;
+                let want = length.unwrap_or(0);
+                let got = tokio::io::copy(&mut (&mut reader).take(want), &mut out).await?;
+                if got < want {
+                    drop(out);
+                    let _ = tokio::fs::remove_file(&file).await;
+                    return Ok(());
+                }
                 respond(reader.get_mut(), 201, b"").await?;
                 201
             }
             _ => {
+                discard(&mut reader, length).await?;
                 respond(reader.get_mut(), 405, b"GET, HEAD, PUT or POST").await?;
                 405
             }
         };
-        eprintln!("red-wasm: serve: {method} {target} {status}");
+        eprintln!("red-wasm: serve: {method} {shown} {status}");
     }
+}
+
+/// Reads and drops a request body of `length` bytes (sent with a GET, say).
+async fn discard(reader: &mut BufReader<TcpStream>, length: Option<u64>) -> std::io::Result<()> {
+    let mut sink = tokio::io::sink();
+    tokio::io::copy(&mut reader.take(length.unwrap_or(0)), &mut sink).await?;
+    Ok(())
+}
+
+/// The bytes of `file` if it is a regular file (not a folder, a FIFO or a device).
+async fn regular_file(file: &Path) -> std::io::Result<Vec<u8>> {
+    let meta = tokio::fs::symlink_metadata(file).await?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    tokio::fs::read(file).await
+}
+
+/// Whether a folder or file on the way from `dir` to `file` is a symbolic link.
+fn through_a_link(dir: &Path, file: &Path) -> bool {
+    let mut current = dir.to_path_buf();
+    for part in file.strip_prefix(dir).unwrap_or(file).components() {
+        current.push(part);
+        match std::fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => return true,
+            Ok(_) => {}
+            Err(_) => return false, // the rest does not exist yet
+        }
+    }
+    false
 }
 
 /// The file `target` (a request path) names inside `dir`, or `None` when it would leave it.

@@ -9,27 +9,52 @@ use std::task::{Context, Poll};
 
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
-/// The bytes of standard error kept, the latest.
-pub const KEPT: usize = 16 * 1024;
+/// The bytes of standard error kept, the latest: half the bound of an error message, so that
+/// the crash's own words (the end) always fit in it.
+pub const KEPT: usize = 8 * 1024;
 
 /// A bounded in-memory standard error, shared between the store and the transfer.
 #[derive(Clone, Default)]
-pub struct GuestStderr(Arc<Mutex<Vec<u8>>>);
+pub struct GuestStderr(Arc<Mutex<Kept>>);
+
+#[derive(Default)]
+struct Kept {
+    bytes: Vec<u8>,
+    /// Whether earlier bytes were dropped.
+    cut: bool,
+}
 
 impl GuestStderr {
-    /// What the guest wrote lately, as text.
+    /// What the guest wrote lately, as text, in whole lines: when earlier output was dropped,
+    /// the line it was dropped from goes too (a secret cut in half would not be masked).
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .trim()
-            .to_owned()
+        let kept = self.0.lock().unwrap();
+        let mut bytes = &kept.bytes[..];
+        if kept.cut {
+            bytes = match bytes.iter().position(|b| *b == b'\n') {
+                Some(newline) => &bytes[newline + 1..],
+                None => &[],
+            };
+        }
+        let text = String::from_utf8_lossy(bytes).trim().to_owned();
+        if kept.cut {
+            format!("[earlier output cut]\n{text}")
+        } else {
+            text
+        }
     }
 
     fn append(&self, bytes: &[u8]) {
         let mut kept = self.0.lock().unwrap();
-        kept.extend_from_slice(&bytes[bytes.len().saturating_sub(KEPT)..]);
-        if kept.len() > KEPT {
-            let excess = kept.len() - KEPT;
-            kept.drain(..excess);
+        if bytes.len() > KEPT {
+            kept.cut = true;
+        }
+        kept.bytes
+            .extend_from_slice(&bytes[bytes.len().saturating_sub(KEPT)..]);
+        if kept.bytes.len() > KEPT {
+            let excess = kept.bytes.len() - KEPT;
+            kept.bytes.drain(..excess);
+            kept.cut = true;
         }
     }
 }
@@ -70,12 +95,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keeps_the_latest_bytes() {
+    fn keeps_the_latest_whole_lines() {
         let stderr = GuestStderr::default();
-        stderr.append(&vec![b'a'; KEPT]);
-        stderr.append(b"panicked at the end");
+        stderr.append(b"the password is Tr0ub4dor-Secret-77\n");
+        stderr.append(&vec![b'a'; KEPT - 30]);
+        stderr.append(b"\npanicked at the end");
         let text = stderr.text();
-        assert_eq!(text.len(), KEPT);
-        assert!(text.ends_with("panicked at the end"));
+        assert!(text.ends_with("panicked at the end"), "{text}");
+        assert!(text.starts_with("[earlier output cut]"), "{text}");
+        assert!(!text.contains("Secret-77"), "the cut line goes: {text}");
+        let one_line = GuestStderr::default();
+        one_line.append(&vec![b'x'; 3 * KEPT]);
+        assert_eq!(one_line.text(), "[earlier output cut]\n");
     }
 }
