@@ -1040,3 +1040,55 @@ async fn a_secret_value_never_widens_the_allow_list() {
         "{err}"
     );
 }
+
+#[test]
+fn a_component_that_changes_while_it_is_read_is_not_cached_as_the_other() {
+    let dir = temp();
+    let fifo = dir.path().join("changing.wasm");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // The first read (the cache key) sees one component, the second (compiling) another.
+    {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            for name in ["http-mock-send", "http-json"] {
+                let bytes = red_wasm::builtin_component(name).unwrap();
+                // Until a reader takes it whole (a reader that saw the end may still hold the
+                // pipe open a moment, and the write then fails).
+                for _ in 0..50 {
+                    if std::fs::write(&fifo, bytes).is_ok() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+    }
+    let cache = dir.path().join("cache");
+    let (done, result) = std::sync::mpsc::channel();
+    {
+        let (fifo, cache) = (fifo.clone(), cache.clone());
+        std::thread::spawn(move || {
+            let fresh = red_wasm::Runtime::with_options(red_wasm::RuntimeOptions {
+                cache_dir: Some(cache),
+                precompiled_dirs: Vec::new(),
+                ..red_wasm::RuntimeOptions::default()
+            })
+            .unwrap();
+            let _ = done.send(fresh.load_file(&fifo).err());
+        });
+    }
+    let err = result
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the load ends")
+        .expect("refused");
+    assert!(err.message.contains("changed while it was read"), "{err}");
+    assert!(
+        std::fs::read_dir(&cache).map_or(0, |d| d.count()) == 0,
+        "no entry was made"
+    );
+}
