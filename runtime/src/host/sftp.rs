@@ -1043,6 +1043,30 @@ impl Upload<'_> {
         }
     }
 
+    /// Writes the local file into the open `remote` file at `path` (shown as `shown`) and
+    /// closes it: the bytes of both routes, temporary file or target.
+    fn fill(
+        &self,
+        remote: &mut ssh2::File,
+        path: &Path,
+        shown: &str,
+        label: &str,
+    ) -> Result<u64, Error> {
+        let endpoint = &self.dial.endpoint;
+        let n = upload_ranges(
+            remote,
+            || self.dial.connect(),
+            path,
+            self.input,
+            label,
+            self.tally,
+        )?;
+        remote
+            .close()
+            .map_err(|e| sftp_error(endpoint, "write", shown, &e))?;
+        Ok(n)
+    }
+
     /// Writes the temporary file, gives it the target's mode and group, and renames it onto
     /// the target; on failure or stop, removes it and leaves the target as it was.
     fn through(
@@ -1057,17 +1081,7 @@ impl Upload<'_> {
         let temp_shown = temp.display().to_string();
         let label = format!("write {endpoint}:{temp_shown} (the temporary file for {shown})");
         let written = (|| {
-            let n = upload_ranges(
-                &mut remote,
-                || self.dial.connect(),
-                temp,
-                self.input,
-                &label,
-                self.tally,
-            )?;
-            remote
-                .close()
-                .map_err(|e| sftp_error(endpoint, "write", &temp_shown, &e))?;
+            let n = self.fill(&mut remote, temp, &temp_shown, &label)?;
             drop(remote);
             if let Some(existing) = existing {
                 self.keep_attributes(temp, existing);
@@ -1150,18 +1164,7 @@ impl Upload<'_> {
             let mut remote = sftp
                 .open_mode(self.path, flags, 0o644, OpenType::File)
                 .map_err(|e| sftp_error(endpoint, "write", &shown, &e))?;
-            let n = upload_ranges(
-                &mut remote,
-                || self.dial.connect(),
-                self.path,
-                self.input,
-                &label,
-                self.tally,
-            )?;
-            remote
-                .close()
-                .map_err(|e| sftp_error(endpoint, "write", &shown, &e))?;
-            Ok(n)
+            self.fill(&mut remote, self.path, &shown, &label)
         })();
         if written.is_err() && !existed {
             self.remove(self.path, "the partly written file");
