@@ -106,16 +106,20 @@ async fn connection(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
         let chunked =
             header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
         let shown = target.escape_debug().to_string();
-        let Some(file) = resolve(dir, &target).filter(|f| !through_a_link(dir, f)) else {
-            eprintln!("red-wasm: serve: {method} {shown} 400 (outside the folder)");
+        let file = resolve(dir, &target).filter(|f| !through_a_link(dir, f));
+        // Only a write that goes ahead reads its body; any other request's body is dropped
+        // here, so that it is not read as the next request.
+        if file.is_none() || !matches!(method.as_str(), "PUT" | "POST") {
             discard(&mut reader, length).await?;
+        }
+        let Some(file) = file else {
+            eprintln!("red-wasm: serve: {method} {shown} 400 (outside the folder)");
             respond(reader.get_mut(), 400, b"bad path").await?;
             continue;
         };
         let status = match method.as_str() {
             "GET" | "HEAD" => match regular_file(&file).await {
                 Ok(bytes) => {
-                    discard(&mut reader, length).await?;
                     let out = reader.get_mut();
                     let head =
                         format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", bytes.len());
@@ -126,7 +130,6 @@ async fn connection(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
                     200
                 }
                 Err(_) => {
-                    discard(&mut reader, length).await?;
                     respond(reader.get_mut(), 404, b"not found").await?;
                     404
                 }
@@ -153,7 +156,6 @@ async fn connection(stream: TcpStream, dir: &Path) -> std::io::Result<()> {
                 201
             }
             _ => {
-                discard(&mut reader, length).await?;
                 respond(reader.get_mut(), 405, b"GET, HEAD, PUT or POST").await?;
                 405
             }
