@@ -125,6 +125,18 @@ fn commands() -> (tempfile::TempDir, PathBuf) {
     (dir, bin)
 }
 
+/// `red-wasm install-commands BIN --component COMPONENT --name NAME`.
+fn install_component(bin: &Path, component: &Path, name: &str) -> Output {
+    cli(&[
+        "install-commands",
+        bin.to_str().unwrap(),
+        "--component",
+        component.to_str().unwrap(),
+        "--name",
+        name,
+    ])
+}
+
 fn command(bin: &Path, name: &str, args: &[&str]) -> Output {
     Command::new(bin.join(name))
         .args(args)
@@ -235,14 +247,7 @@ fn a_custom_component_gets_a_command_of_its_own() {
     let wasm = dir.path().join("mine.wasm");
     std::fs::write(&wasm, red_wasm::builtin_component("http-json").unwrap()).unwrap();
     let bin = dir.path().join("bin");
-    let out = cli(&[
-        "install-commands",
-        bin.to_str().unwrap(),
-        "--component",
-        wasm.to_str().unwrap(),
-        "--name",
-        "red-connector-mine",
-    ]);
+    let out = install_component(&bin, &wasm, "red-connector-mine");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         listing(&bin),
@@ -277,14 +282,7 @@ fn a_custom_component_gets_a_command_of_its_own() {
     assert_eq!(std::fs::read(&local).unwrap(), b"{\"ok\": true}");
     let broken = dir.path().join("broken.wasm");
     std::fs::write(&broken, b"not wasm").unwrap();
-    let out = cli(&[
-        "install-commands",
-        bin.to_str().unwrap(),
-        "--component",
-        broken.to_str().unwrap(),
-        "--name",
-        "red-connector-broken",
-    ]);
+    let out = install_component(&bin, &broken, "red-connector-broken");
     assert_eq!(out.status.code(), Some(18), "{}", stderr(&out));
     assert!(!bin.join("red-connector-broken").exists());
 }
@@ -296,14 +294,7 @@ fn install_commands_writes_no_text_of_the_caller_into_the_script_unquoted() {
     // A component path with a line break that would be a shell command in a comment.
     let odd = dir.path().join("c\ntouch PWNED\n#.wasm");
     std::fs::write(&odd, red_wasm::builtin_component("http-mock-send").unwrap()).unwrap();
-    let out = cli(&[
-        "install-commands",
-        bin.to_str().unwrap(),
-        "--component",
-        odd.to_str().unwrap(),
-        "--name",
-        "red-connector-odd",
-    ]);
+    let out = install_component(&bin, &odd, "red-connector-odd");
     assert!(out.status.success(), "{}", stderr(&out));
     // The path stands quoted in the script (a line break inside quotes is no command).
     let run = Command::new("sh")
@@ -319,14 +310,7 @@ fn install_commands_writes_no_text_of_the_caller_into_the_script_unquoted() {
     );
     assert!(!dir.path().join("PWNED").exists());
     for name in ["x\ntouch y", "../evil", ".hidden", "a b"] {
-        let out = cli(&[
-            "install-commands",
-            bin.to_str().unwrap(),
-            "--component",
-            odd.to_str().unwrap(),
-            "--name",
-            name,
-        ]);
+        let out = install_component(&bin, &odd, name);
         assert_eq!(out.status.code(), Some(10), "{name:?}: {}", stderr(&out));
     }
 }
