@@ -7,7 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Built-in name, cargo package directory under connectors/builtin/.
-const BUILTINS: &[&str] = &["http", "http-json", "http-mock-send", "sftp", "xnat"];
+const BUILTINS: &[&str] = &[
+    "http",
+    "http-json",
+    "http-mock-send",
+    "http-archive",
+    "sftp",
+    "xnat",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());

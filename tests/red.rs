@@ -198,7 +198,7 @@ fn cli1_commands_speak_the_protocol() {
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, r#"{"url": "ftp://x", "method": "DELETE"}"#).unwrap();
     let b = bad.to_str().unwrap();
-    let cases: [(&[&str], i32); 12] = [
+    let cases: [(&[&str], i32); 13] = [
         (&["receive-file-validate", a], 0),
         (&["send-file-validate", a], 0),
         (&["receive-file-validate", b], 1),
@@ -209,8 +209,9 @@ fn cli1_commands_speak_the_protocol() {
         (&["receive-file", a, l, "extra"], 2),
         (&["frobnicate"], 2),
         (&["receive-file-validate", a, "--listing", "l.json"], 2),
-        (&["receive-dir", a, l, "--listing=l.json"], 3),
+        (&["receive-dir", a, l, "--listing=/no/such/l.json"], 1),
         (&["mount-dir-validate", a], 3),
+        (&["mount-dir", a, l], 3),
     ];
     for (args, code) in cases {
         let out = command(&bin, "red-connector-http", args);

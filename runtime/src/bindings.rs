@@ -2,7 +2,10 @@
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "connector-component",
+    // The larger world: its imports are every connector's, and a component of the smaller
+    // `connector-component` world (no `directories` export) is loaded by its export indices
+    // (see `connector::ConnectorPre`).
+    world: "directory-connector-component",
     imports: { default: async | trappable },
     exports: { default: async },
     trappable_error_type: {
@@ -11,6 +14,8 @@ wasmtime::component::bindgen!({
     with: {
         "red:connector/local.sink": crate::host::local::SinkHandle,
         "red:connector/local.source": crate::host::local::SourceHandle,
+        "red:connector/local.dir-sink": crate::host::dir::DirSinkHandle,
+        "red:connector/local.dir-source": crate::host::dir::DirSourceHandle,
         "red:connector/http.response": crate::host::http::ResponseHandle,
         "red:connector/sftp.session": crate::host::sftp::SessionHandle,
     },

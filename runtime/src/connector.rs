@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::bindings::{exports, ConnectorComponentPre, WitError};
+use crate::bindings::{exports, WitError};
+use crate::host::dir::{DirInput, DirOutput, DirSinkHandle, DirSourceHandle};
 use crate::host::local::{Input, Output, SinkHandle};
 use crate::host::{HostState, HostStop, TransferCtx};
 use crate::limits::{human_bytes, Limits, Meter};
+use crate::listing::Listing;
 use crate::messages::{self, Lines};
 use crate::observer::{LogLevel, Observer, Silent};
 use crate::policy::{HostKeyCheck, HostRule, Policy};
@@ -116,16 +118,51 @@ pub struct ConnectorInfo {
 #[derive(Clone)]
 pub struct Connector {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) pre: ConnectorComponentPre<HostState>,
+    pub(crate) pre: ConnectorPre,
     pub(crate) label: String,
 }
 
-/// One call into the connector's export.
+/// A linked component and where its exports are: `connector` always, `directories` when it
+/// moves folders (the `directory-connector-component` world).
+#[derive(Clone)]
+pub(crate) struct ConnectorPre {
+    instance: wasmtime::component::InstancePre<HostState>,
+    connector: exports::red::connector::connector::GuestIndices,
+    directories: Option<exports::red::connector::directories::GuestIndices>,
+}
+
+impl ConnectorPre {
+    pub(crate) fn new(
+        instance: wasmtime::component::InstancePre<HostState>,
+    ) -> wasmtime::Result<Self> {
+        let connector = exports::red::connector::connector::GuestIndices::new(&instance)?;
+        let directories = exports::red::connector::directories::GuestIndices::new(&instance).ok();
+        Ok(ConnectorPre {
+            instance,
+            connector,
+            directories,
+        })
+    }
+}
+
+/// One call into the connector's exports.
 enum Call {
     Info,
     Validate(Direction),
     Receive,
     Send,
+    ValidateDir(Direction, Option<String>),
+    ReceiveDir(Option<String>),
+    SendDir(Option<String>),
+}
+
+/// The local side a call gets.
+enum Local {
+    None,
+    Output(Output),
+    Input(Input),
+    DirOutput(DirOutput),
+    DirInput(DirInput),
 }
 
 /// What a call gave back.
@@ -164,7 +201,7 @@ impl Connector {
     /// The connector's name, version, description and access schema.
     pub async fn info(&self) -> Result<ConnectorInfo> {
         let options = TransferOptions::default();
-        let (answer, _) = self.run(Call::Info, "", None, None, &options).await?;
+        let (answer, _) = self.run(Call::Info, "", Local::None, &options).await?;
         let Answer::Info(info) = answer else {
             return Err(Error::internal("info gave no info"));
         };
@@ -214,7 +251,121 @@ impl Connector {
     pub async fn validate(&self, direction: Direction, access: &str) -> Result<()> {
         let options = TransferOptions::default();
         let call = Call::Validate(direction);
-        self.run(call, access, None, None, &options).await.map(drop)
+        self.run(call, access, Local::None, &options)
+            .await
+            .map(drop)
+    }
+
+    /// Whether the connector moves folders (exports `directories`: receive-dir, send-dir).
+    pub fn moves_directories(&self) -> bool {
+        self.pre.directories.is_some()
+    }
+
+    /// Checks `access` (and the RED `listing`, a JSON array, when given) for a directory
+    /// transfer in `direction`, without network traffic.
+    pub async fn validate_dir(
+        &self,
+        direction: Direction,
+        access: &str,
+        listing: Option<&str>,
+    ) -> Result<()> {
+        self.require_directories(direction)?;
+        if let Some(listing) = listing {
+            Listing::parse(listing)?;
+        }
+        let options = TransferOptions::default();
+        let call = Call::ValidateDir(direction, listing.map(str::to_owned));
+        self.run(call, access, Local::None, &options)
+            .await
+            .map(drop)
+    }
+
+    /// Receives a remote folder into `target`, which must not exist or be an empty folder.
+    /// The tree is built under a temporary name beside it and renamed into place only when
+    /// the connector succeeds and the folder matches `listing` (when given): on failure
+    /// nothing is left. The outcome's bytes are the bytes received.
+    pub async fn receive_dir(
+        &self,
+        access: &str,
+        listing: Option<&str>,
+        target: &Path,
+        options: &TransferOptions,
+    ) -> Result<Outcome> {
+        let started = Instant::now();
+        self.require_directories(Direction::Receive)?;
+        let checked = listing.map(Listing::parse).transpose()?;
+        let folder = DirOutput::beside(target)?;
+        let call = Call::ReceiveDir(listing.map(str::to_owned));
+        let (_, mut state) = self
+            .run(call, access, Local::DirOutput(folder), options)
+            .await?;
+        let transfer = &mut state.transfer;
+        // Files the connector did not let go of (a garbage-collected guest may not have) are
+        // finished now; one that could not be finished fails the transfer.
+        for (_, output) in transfer.outputs.drain() {
+            output.commit()?;
+        }
+        if let Some(error) = transfer.failed_output.take() {
+            return Err(error);
+        }
+        let folder = transfer
+            .dir_output
+            .take()
+            .ok_or_else(|| Error::internal("the transfer's folder is gone"))?;
+        if let Some(listing) = checked {
+            listing.check(folder.folder().root(), crate::ErrorKind::Remote)?;
+        }
+        let bytes = transfer.meter.moved();
+        folder.commit()?;
+        Ok(Outcome {
+            bytes,
+            duration: started.elapsed(),
+        })
+    }
+
+    /// Sends the local folder `source`: with a `listing`, exactly its entries (checked
+    /// against the folder first). A link or a special file in the folder is refused before
+    /// anything is sent. The outcome's bytes are the bytes sent.
+    pub async fn send_dir(
+        &self,
+        access: &str,
+        listing: Option<&str>,
+        source: &Path,
+        options: &TransferOptions,
+    ) -> Result<Outcome> {
+        let started = Instant::now();
+        self.require_directories(Direction::Send)?;
+        if let Some(listing) = listing {
+            Listing::parse(listing)?.check(source, crate::ErrorKind::LocalIo)?;
+        }
+        let mut input = DirInput::open(source)?;
+        input.entries()?;
+        let call = Call::SendDir(listing.map(str::to_owned));
+        let (_, state) = self
+            .run(call, access, Local::DirInput(input), options)
+            .await?;
+        Ok(Outcome {
+            bytes: state.transfer.meter.moved(),
+            duration: started.elapsed(),
+        })
+    }
+
+    /// An error when the connector does not export `directories`.
+    fn require_directories(&self, direction: Direction) -> Result<()> {
+        if self.moves_directories() {
+            return Ok(());
+        }
+        let mode = match direction {
+            Direction::Receive => "receive-dir",
+            Direction::Send => "send-dir",
+        };
+        Err(Error::new(
+            crate::ErrorKind::Denied,
+            format!(
+                "the connector {} moves single files only: it has no {mode} (it does not export red:connector/directories)",
+                self.label
+            ),
+        ))
     }
 
     /// Receives into `target`. On failure nothing is left at a target file.
@@ -230,12 +381,12 @@ impl Connector {
             ReceiveTarget::Stdout => Output::stdout(),
         };
         let (_, mut state) = self
-            .run(Call::Receive, access, Some(output), None, options)
+            .run(Call::Receive, access, Local::Output(output), options)
             .await?;
         let output = state
             .transfer
-            .output
-            .take()
+            .outputs
+            .remove(&SinkHandle::MAIN)
             .ok_or_else(|| Error::internal("the transfer's output is gone"))?;
         let bytes = output.written();
         output.commit()?;
@@ -276,7 +427,7 @@ impl Connector {
                 source.display()
             )));
         }
-        self.run(Call::Send, access, None, Some(input), options)
+        self.run(Call::Send, access, Local::Input(input), options)
             .await?;
         Ok(Outcome {
             bytes: size,
@@ -291,14 +442,13 @@ impl Connector {
         &self,
         call: Call,
         access: &str,
-        output: Option<Output>,
-        input: Option<Input>,
+        local: Local,
         options: &TransferOptions,
     ) -> Result<(Answer, HostState)> {
         let (sealed, secrets) = Secrets::seal(access, &options.secret_fields)?;
         // Validation (and info) is offline: no endpoint is allowed and no token unseals, so a
         // connector's `validate-*` can neither reach a server nor apply a credential.
-        let offline = matches!(call, Call::Validate(_) | Call::Info);
+        let offline = matches!(call, Call::Validate(_) | Call::ValidateDir(..) | Call::Info);
         let (policy, secrets) = if offline {
             (Policy::deny_all(), secrets.sealed_for_good())
         } else {
@@ -315,6 +465,21 @@ impl Connector {
         // future is dropped (the guard).
         let stop = HostStop::default();
         let _stop_on_drop = stop.token().clone().drop_guard();
+        let (mut outputs, mut input, mut dir_output, mut dir_input) =
+            (std::collections::HashMap::new(), None, None, None);
+        match local {
+            Local::None => {}
+            Local::Output(output) => {
+                outputs.insert(SinkHandle::MAIN, output);
+            }
+            Local::Input(file) => input = Some(file),
+            Local::DirOutput(folder) => dir_output = Some(folder),
+            Local::DirInput(mut folder) => {
+                // Each file to send widens the request budget, as each file received does.
+                meter.files(folder.file_count()?)?;
+                dir_input = Some(folder);
+            }
+        }
         let transfer = TransferCtx {
             policy: Arc::new(policy),
             clients: self.shared.clients.clone(),
@@ -322,8 +487,12 @@ impl Connector {
             observer,
             meter: meter.clone(),
             secrets: secrets.clone(),
-            output,
+            outputs,
+            next_slot: SinkHandle::MAIN,
+            failed_output: None,
             input,
+            dir_output,
+            dir_input,
             host_keys: options.ssh_host_keys.clone(),
             stop: stop.clone(),
         };
@@ -350,8 +519,17 @@ impl Connector {
         store.set_epoch_deadline(1);
 
         let work = async {
-            let instance = self.pre.instantiate_async(&mut store).await?;
-            let exports = instance.red_connector_connector();
+            let instance = self.pre.instance.instantiate_async(&mut store).await?;
+            let exports = self.pre.connector.load(&mut store, &instance)?;
+            let directories = match &self.pre.directories {
+                Some(indices) => Some(indices.load(&mut store, &instance)?),
+                None => None,
+            };
+            let directories = || {
+                directories
+                    .as_ref()
+                    .ok_or_else(|| wasmtime::Error::msg("no directories export"))
+            };
             let result: Result<Answer, WitError> = match call {
                 Call::Info => Ok(Answer::Info(exports.call_info(&mut store).await?)),
                 Call::Validate(Direction::Receive) => exports
@@ -363,7 +541,10 @@ impl Connector {
                     .await?
                     .map(|()| Answer::Done),
                 Call::Receive => {
-                    let sink = store.data_mut().table.push(SinkHandle)?;
+                    let main = SinkHandle {
+                        slot: SinkHandle::MAIN,
+                    };
+                    let sink = store.data_mut().table.push(main)?;
                     exports
                         .call_receive(&mut store, &sealed, sink)
                         .await?
@@ -378,6 +559,28 @@ impl Connector {
                     let source = store.data_mut().table.push(handle)?;
                     exports
                         .call_send(&mut store, &sealed, source)
+                        .await?
+                        .map(|()| Answer::Done)
+                }
+                Call::ValidateDir(Direction::Receive, listing) => directories()?
+                    .call_validate_receive_dir(&mut store, &sealed, listing.as_deref())
+                    .await?
+                    .map(|()| Answer::Done),
+                Call::ValidateDir(Direction::Send, listing) => directories()?
+                    .call_validate_send_dir(&mut store, &sealed, listing.as_deref())
+                    .await?
+                    .map(|()| Answer::Done),
+                Call::ReceiveDir(listing) => {
+                    let sink = store.data_mut().table.push(DirSinkHandle)?;
+                    directories()?
+                        .call_receive_dir(&mut store, &sealed, listing.as_deref(), sink)
+                        .await?
+                        .map(|()| Answer::Done)
+                }
+                Call::SendDir(listing) => {
+                    let source = store.data_mut().table.push(DirSourceHandle)?;
+                    directories()?
+                        .call_send_dir(&mut store, &sealed, listing.as_deref(), source)
                         .await?
                         .map(|()| Answer::Done)
                 }

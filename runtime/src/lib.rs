@@ -26,6 +26,7 @@ mod connector;
 mod error;
 mod host;
 mod limits;
+pub mod listing;
 mod messages;
 mod observer;
 mod policy;

@@ -24,8 +24,15 @@ pub struct Limits {
     /// default none).
     pub max_bytes: Option<u64>,
     /// HTTP requests (each redirect hop and authentication round counts) and SSH
-    /// connections (`--max-requests`; default 1000).
+    /// connections (`--max-requests`; default 1000). A directory transfer may make
+    /// [`REQUESTS_PER_FILE`] more for each file it creates or reads.
     pub max_requests: u32,
+    /// Files a receive-dir may create, archive entries included (`--max-files`; default
+    /// 100,000).
+    pub max_files: u64,
+    /// How many times its own size an archive may unpack to (`--max-expansion`; default 100,
+    /// plus 1 MiB): what makes a zip bomb `denied` before it fills the disk.
+    pub max_expansion: u64,
     /// HTTP responses and SFTP sessions held open at once (`--max-open`; default 32). Other
     /// handles a connector can make (WASI streams, timers) are bounded by [`MAX_HANDLES`].
     pub max_open: u32,
@@ -34,6 +41,10 @@ pub struct Limits {
 /// Handles of every sort a connector may hold at once (a fixed bound: each costs the host a
 /// little memory, and a connector needs a handful).
 pub const MAX_HANDLES: usize = 4096;
+
+/// Requests a directory transfer may make per file besides `max_requests`: a file's GET, its
+/// authentication round and a redirect or two.
+pub const REQUESTS_PER_FILE: u32 = 4;
 
 /// Core WebAssembly instances, memories and tables one connector instance may create: far
 /// more than a Rust or Python component uses, few enough that their bookkeeping stays small.
@@ -51,6 +62,8 @@ impl Default for Limits {
             max_bytes: None,
             max_requests: 1000,
             max_open: 32,
+            max_files: 100_000,
+            max_expansion: 100,
         }
     }
 }
@@ -61,6 +74,7 @@ pub struct Meter {
     limits: Limits,
     moved: AtomicU64,
     requests: AtomicU32,
+    files: AtomicU64,
     reached: Mutex<Option<Error>>,
 }
 
@@ -70,6 +84,7 @@ impl Meter {
             limits,
             moved: AtomicU64::new(0),
             requests: AtomicU32::new(0),
+            files: AtomicU64::new(0),
             reached: Mutex::new(None),
         }
     }
@@ -89,13 +104,32 @@ impl Meter {
         }
     }
 
+    /// Bytes moved so far.
+    pub fn moved(&self) -> u64 {
+        self.moved.load(Ordering::Relaxed)
+    }
+
     /// Counts one more request or connection.
     pub fn request(&self) -> Result<(), Error> {
         let made = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let max = self.limits.max_requests;
-        if made > max {
+        let files = self.files.load(Ordering::Relaxed);
+        let credit = files.saturating_mul(u64::from(REQUESTS_PER_FILE));
+        if u64::from(made) > u64::from(max).saturating_add(credit) {
             return Err(self.reach(format!(
                 "the connector made more than its limit of {max} requests (--max-requests)"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Counts `n` more files of a directory transfer (created or read).
+    pub fn files(&self, n: u64) -> Result<(), Error> {
+        let files = self.files.fetch_add(n, Ordering::Relaxed) + n;
+        let max = self.limits.max_files;
+        if files > max {
+            return Err(self.reach(format!(
+                "the transfer has more than its limit of {max} files (--max-files)"
             )));
         }
         Ok(())

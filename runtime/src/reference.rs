@@ -31,6 +31,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("red-connector-http", "http"),
     ("red-connector-http-json", "http-json"),
     ("red-connector-http-mock-send", "http-mock-send"),
+    ("red-connector-http-archive", "http-archive"),
     ("red-connector-ssh", "sftp"),
     ("red-connector-xnat-http", "xnat"),
 ];

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime::Engine;
 
-use crate::bindings::{ConnectorComponent, ConnectorComponentPre};
+use crate::bindings::DirectoryConnectorComponent;
 use crate::cache::ComponentCache;
+use crate::connector::ConnectorPre;
 use crate::connector::{Connector, EPOCH_TICK};
 use crate::host::http::{Clients, Timeouts};
 use crate::host::HostState;
@@ -102,8 +103,11 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         let link_error = |e: wasmtime::Error| Error::internal(format!("cannot link the host: {e}"));
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link_error)?;
-        ConnectorComponent::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(link_error)?;
+        DirectoryConnectorComponent::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(link_error)?;
         Ok(Runtime {
             shared: Arc::new(Shared {
                 components: ComponentCache::new(
@@ -204,7 +208,7 @@ impl Runtime {
                     "{label} does not fit the red:connector contract: {e:#}"
                 ))
             })?;
-            ConnectorComponentPre::new(instance_pre).map_err(|e| {
+            ConnectorPre::new(instance_pre).map_err(|e| {
                 Error::internal(format!(
                     "{label} does not export red:connector/connector: {e:#}"
                 ))

@@ -10,6 +10,10 @@
 //! export_connector!(Mine);
 //! ```
 //!
+//! A connector that moves folders (RED's receive-dir and send-dir) implements
+//! [`DirectoryGuest`] too and says so: `export_connector!(Mine, directories);`. Without it,
+//! the directory calls answer that the connector moves single files only.
+//!
 //! The host functions (HTTP, the local file, logging) are in [`bindings`]; the helpers here
 //! cover what every connector needs: checking the access document with JSON paths
 //! ([`access`]), building errors ([`Error`]), and reading or writing through `std::io`
@@ -19,6 +23,7 @@
 
 pub mod access;
 pub mod io;
+pub mod listing;
 pub mod web;
 
 /// Bindings generated from `wit/connector.wit` (documented there).
@@ -26,17 +31,85 @@ pub mod web;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
-        world: "connector-component",
+        world: "directory-connector-component",
         pub_export_macro: true,
-        export_macro_name: "export_connector",
+        export_macro_name: "__export_world",
         default_bindings_module: "red_connector_sdk::bindings",
     });
 }
 
-pub use bindings::export_connector;
 pub use bindings::exports::red::connector::connector::{ConnectorInfo, Guest};
+pub use bindings::exports::red::connector::directories::Guest as DirectoryGuest;
 pub use bindings::red::connector::http;
-pub use bindings::red::connector::local::{Sink, Source};
+pub use bindings::red::connector::local::{DirEntry, DirSink, DirSource, Sink, Source};
+pub use bindings::red::connector::sftp;
+
+/// Exports a connector: `export_connector!(Mine)` for one that implements [`Guest`] (single
+/// files), `export_connector!(Mine, directories)` for one that implements
+/// [`DirectoryGuest`] as well.
+#[macro_export]
+macro_rules! export_connector {
+    ($ty:ident) => {
+        const _: () = {
+            struct FilesOnly;
+
+            impl $crate::Guest for FilesOnly {
+                fn info() -> $crate::ConnectorInfo {
+                    <$ty as $crate::Guest>::info()
+                }
+                fn validate_receive(access: String) -> Result<(), $crate::Error> {
+                    <$ty as $crate::Guest>::validate_receive(access)
+                }
+                fn validate_send(access: String) -> Result<(), $crate::Error> {
+                    <$ty as $crate::Guest>::validate_send(access)
+                }
+                fn receive(access: String, target: $crate::Sink) -> Result<(), $crate::Error> {
+                    <$ty as $crate::Guest>::receive(access, target)
+                }
+                fn send(access: String, source: $crate::Source) -> Result<(), $crate::Error> {
+                    <$ty as $crate::Guest>::send(access, source)
+                }
+            }
+
+            impl $crate::DirectoryGuest for FilesOnly {
+                fn validate_receive_dir(_: String, _: Option<String>) -> Result<(), $crate::Error> {
+                    Err($crate::files_only("receive-dir"))
+                }
+                fn validate_send_dir(_: String, _: Option<String>) -> Result<(), $crate::Error> {
+                    Err($crate::files_only("send-dir"))
+                }
+                fn receive_dir(
+                    _: String,
+                    _: Option<String>,
+                    _: $crate::DirSink,
+                ) -> Result<(), $crate::Error> {
+                    Err($crate::files_only("receive-dir"))
+                }
+                fn send_dir(
+                    _: String,
+                    _: Option<String>,
+                    _: $crate::DirSource,
+                ) -> Result<(), $crate::Error> {
+                    Err($crate::files_only("send-dir"))
+                }
+            }
+
+            $crate::bindings::__export_world!(FilesOnly with_types_in $crate::bindings);
+        };
+    };
+    ($ty:ident, directories) => {
+        $crate::bindings::__export_world!($ty with_types_in $crate::bindings);
+    };
+}
+
+/// The answer of a connector without folder support to a directory `mode`.
+#[doc(hidden)]
+pub fn files_only(mode: &str) -> Error {
+    Error::new(
+        ErrorKind::Denied,
+        format!("this connector moves single files only: it has no {mode}"),
+    )
+}
 pub use bindings::red::connector::log;
 pub use bindings::red::connector::types::{Error, ErrorKind};
 

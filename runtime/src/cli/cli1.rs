@@ -15,16 +15,15 @@ const INVALID: i32 = 1;
 const USAGE: i32 = 2;
 const FAILED: i32 = 3;
 
-/// The modes of CLI 1 for directories and mounts: red-wasm connectors move single files.
-const DIRECTORY_MODES: &[&str] = &[
-    "receive-dir",
-    "receive-dir-validate",
-    "send-dir",
-    "send-dir-validate",
-    "mount-dir",
-    "mount-dir-validate",
-    "umount-dir",
-];
+/// The modes of CLI 1 for mounts: a sandboxed connector mounts nothing (no FUSE).
+const MOUNT_MODES: &[&str] = &["mount-dir", "mount-dir-validate", "umount-dir"];
+
+/// What a mode does.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    File(Direction),
+    Dir(Direction),
+}
 
 fn help(connector: &str) -> String {
     format!(
@@ -34,9 +33,15 @@ fn help(connector: &str) -> String {
          COMMAND receive-file ACCESS LOCALFILE\n  \
          COMMAND receive-file-validate ACCESS\n  \
          COMMAND send-file ACCESS LOCALFILE\n  \
-         COMMAND send-file-validate ACCESS\n\n\
-         ACCESS is a JSON file holding the access document. The action modes validate it too.\n\
-         Directory and mount modes are not offered (exit 3).\n\
+         COMMAND send-file-validate ACCESS\n  \
+         COMMAND receive-dir ACCESS LOCALDIR [--listing LISTINGFILE]\n  \
+         COMMAND receive-dir-validate ACCESS [--listing LISTINGFILE]\n  \
+         COMMAND send-dir ACCESS LOCALDIR [--listing LISTINGFILE]\n  \
+         COMMAND send-dir-validate ACCESS [--listing LISTINGFILE]\n\n\
+         ACCESS is a JSON file holding the access document, LISTINGFILE a JSON file holding the\n\
+         RED listing of the folder. The action modes validate them too. LOCALDIR of receive-dir\n\
+         must not exist or be empty; it is filled only when the whole folder arrived.\n\
+         mount-dir is not offered (exit 3): use receive-dir.\n\
          Exit codes: 0 success, 1 invalid access, 2 usage error, 3 other failure.\n"
     )
 }
@@ -44,17 +49,15 @@ fn help(connector: &str) -> String {
 /// Runs CLI 1 for `connector` with the command's arguments; returns the exit code.
 pub fn main(connector: &str, args: &[String]) -> i32 {
     let mut positional = Vec::new();
-    let mut listing = false;
+    let mut listing: Option<&str> = None;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
-            "--listing" => {
-                listing = true;
-                if iter.next().is_none() {
-                    return usage(connector, "--listing needs a FILE");
-                }
-            }
-            a if a.starts_with("--listing=") => listing = true,
+            "--listing" => match iter.next() {
+                Some(file) => listing = Some(file),
+                None => return usage(connector, "--listing needs a FILE"),
+            },
+            a if a.starts_with("--listing=") => listing = Some(&a["--listing=".len()..]),
             "-v" | "--version" => {
                 println!(
                     "red-wasm {} ({connector} connector)",
@@ -73,24 +76,29 @@ pub fn main(connector: &str, args: &[String]) -> i32 {
         print!("{}", help(connector));
         return 0;
     };
-    let (direction, action) = match mode {
+    let (kind, action) = match mode {
         "cli-version" => {
             println!("1");
             return 0;
         }
-        "receive-file" => (Direction::Receive, true),
-        "send-file" => (Direction::Send, true),
-        "receive-file-validate" => (Direction::Receive, false),
-        "send-file-validate" => (Direction::Send, false),
-        m if DIRECTORY_MODES.contains(&m) => {
+        "receive-file" => (Mode::File(Direction::Receive), true),
+        "send-file" => (Mode::File(Direction::Send), true),
+        "receive-file-validate" => (Mode::File(Direction::Receive), false),
+        "send-file-validate" => (Mode::File(Direction::Send), false),
+        "receive-dir" => (Mode::Dir(Direction::Receive), true),
+        "send-dir" => (Mode::Dir(Direction::Send), true),
+        "receive-dir-validate" => (Mode::Dir(Direction::Receive), false),
+        "send-dir-validate" => (Mode::Dir(Direction::Send), false),
+        m if MOUNT_MODES.contains(&m) => {
             eprintln!(
-                "{connector}: {m} is not offered: red-wasm's connectors move single files (receive-file, send-file)"
+                "{connector}: {m} is not offered: a sandboxed connector cannot mount a folder; \
+                 use receive-dir (remove \"mount\": true from the RED file's input)"
             );
             return FAILED;
         }
         other => return usage(connector, &format!("unknown mode {other:?}")),
     };
-    if listing {
+    if listing.is_some() && matches!(kind, Mode::File(_)) {
         return usage(connector, "--listing is only for the directory modes");
     }
     let expected = if action { 2 } else { 1 };
@@ -111,7 +119,7 @@ pub fn main(connector: &str, args: &[String]) -> i32 {
         }
     };
     let local = rest.get(1).copied();
-    match tokio.block_on(run(connector, direction, rest[0], local)) {
+    match tokio.block_on(run(connector, kind, rest[0], listing, local)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!(
@@ -133,11 +141,12 @@ fn usage(connector: &str, why: &str) -> i32 {
     USAGE
 }
 
-/// Validates, then (with a local file) transfers.
+/// Validates, then (with a local file or folder) transfers.
 async fn run(
     connector: &str,
-    direction: Direction,
+    mode: Mode,
     access_file: &str,
+    listing_file: Option<&str>,
     local: Option<&str>,
 ) -> Result<(), Error> {
     let access = std::fs::read_to_string(access_file).map_err(|e| {
@@ -146,8 +155,15 @@ async fn run(
             format!("cannot read the access file {access_file}: {e}"),
         )
     })?;
+    let listing = listing_file
+        .map(|file| super::read_listing(file.as_ref()))
+        .transpose()?;
+    let listing = listing.as_deref();
     let connector = super::process_runtime(red_wasm::RuntimeOptions::default())?.load(connector)?;
-    connector.validate(direction, &access).await?;
+    match mode {
+        Mode::File(direction) => connector.validate(direction, &access).await?,
+        Mode::Dir(direction) => connector.validate_dir(direction, &access, listing).await?,
+    }
     let Some(local) = local else {
         return Ok(());
     };
@@ -157,13 +173,24 @@ async fn run(
         cancel: Some(super::cancel_on_interrupt()),
         ..TransferOptions::default()
     };
-    match direction {
-        Direction::Receive => {
+    match mode {
+        Mode::File(Direction::Receive) => {
             let target = ReceiveTarget::File(local.into());
             connector.receive(&access, target, &options).await?;
         }
-        Direction::Send => {
+        Mode::File(Direction::Send) => {
             connector.send(&access, local.as_ref(), &options).await?;
+        }
+        Mode::Dir(Direction::Receive) => {
+            let target = std::path::Path::new(local);
+            connector
+                .receive_dir(&access, listing, target, &options)
+                .await?;
+        }
+        Mode::Dir(Direction::Send) => {
+            connector
+                .send_dir(&access, listing, local.as_ref(), &options)
+                .await?;
         }
     }
     Ok(())

@@ -47,9 +47,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Receive a file (to -o FILE, or standard output) or send one (--send FILE)
+    /// Receive a file (to -o FILE, or standard output) or send one (--send FILE); or a
+    /// folder (--dir -o DIR, --send-dir DIR)
     #[command(after_help = "Examples:\n  \
         red-wasm run http access.json -o data.csv\n  \
+        red-wasm run http-archive '{\"url\": \"https://example.org/d.tar.gz\", \"archiveFormat\": \"gztar\"}' --dir -o data\n  \
+        red-wasm run sftp dir-access.json --send-dir results/\n  \
         red-wasm run http '{\"url\": \"https://example.org/up\", \"method\": \"PUT\"}' --send data.csv\n  \
         red-wasm run sftp '{\"host\": \"sftp.example.org\", \"auth\": {\"username\": \"me\", \"password\": \"...\"}, \"filePath\": \"data/x.csv\"}' -o x.csv\n  \
         red-wasm run ./my-connector.wasm access.json -o data.bin")]
@@ -61,6 +64,12 @@ enum Command {
         /// Validate for a send (default: for a receive)
         #[arg(long)]
         send: bool,
+        /// Validate for a folder transfer (receive-dir, or send-dir with --send)
+        #[arg(long)]
+        dir: bool,
+        /// With --dir: the RED listing (a JSON file) to check too
+        #[arg(long, value_name = "FILE", requires = "dir")]
+        listing: Option<PathBuf>,
     },
     /// Show a connector's name, version, description and access schema
     Info {
@@ -121,7 +130,8 @@ enum Command {
     /// Write RED connector CLI 1 commands (red-connector-http, ...) into DIR
     #[command(
         after_help = "Without --component, writes red-connector-http, red-connector-http-json, \
-        red-connector-http-mock-send, red-connector-ssh and red-connector-xnat-http. Each is a small \
+        red-connector-http-mock-send, red-connector-http-archive, red-connector-ssh and \
+        red-connector-xnat-http. Each is a small \
         script that runs this red-wasm binary; put DIR first on PATH so that RED files naming these \
         commands run through red-wasm."
     )]
@@ -142,17 +152,29 @@ enum Command {
 struct RunArgs {
     #[command(flatten)]
     target: ConnectorAndAccess,
-    /// Receive into FILE (written under a temporary name and renamed on success)
+    /// Receive into FILE (written under a temporary name and renamed on success); with
+    /// --dir, into the folder DIR (which must not exist or be empty)
     #[arg(
         short = 'o',
         long = "output",
         value_name = "FILE",
-        conflicts_with = "send"
+        conflicts_with_all = ["send", "send_dir"]
     )]
     output: Option<PathBuf>,
     /// Send FILE
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "send_dir")]
     send: Option<PathBuf>,
+    /// Receive a folder (receive-dir) into -o DIR: built under a temporary name beside it
+    /// and renamed into place on success
+    #[arg(long, requires = "output")]
+    dir: bool,
+    /// Send the folder DIR (send-dir)
+    #[arg(long, value_name = "DIR")]
+    send_dir: Option<PathBuf>,
+    /// With --dir or --send-dir: the RED listing (a JSON file) of the folder's entries, which
+    /// the folder is checked against (class, basename, checksum, size)
+    #[arg(long, value_name = "FILE")]
+    listing: Option<PathBuf>,
     /// Also allow this endpoint: HOST, HOST:PORT, *.DOMAIN or SCHEME://HOST[:PORT] (repeatable)
     #[arg(long = "allow-host", value_name = "PATTERN", value_parser = parse_host_rule)]
     allow_host: Vec<HostRule>,
@@ -195,10 +217,18 @@ struct RunArgs {
     /// Stop after N HTTP requests or SSH connections (default 1000)
     #[arg(long, value_name = "N")]
     max_requests: Option<u32>,
-    /// Stop when the connector holds more than N HTTP responses or SFTP sessions open at
-    /// once (default 32)
+    /// Stop when the connector holds more than N HTTP responses, SFTP sessions or open
+    /// files of a folder at once (default 32)
     #[arg(long, value_name = "N")]
     max_open: Option<u32>,
+    /// Stop a folder transfer with more than N files, archive entries included
+    /// (default 100000)
+    #[arg(long, value_name = "N")]
+    max_files: Option<u64>,
+    /// Stop unpacking an archive that grows past N times its own size, plus 1 MiB
+    /// (default 100)
+    #[arg(long, value_name = "N")]
+    max_expansion: Option<u64>,
     /// Give up connecting after SECONDS (default 12)
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     connect_timeout: Option<Duration>,
@@ -339,6 +369,9 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 target,
                 output,
                 send,
+                dir,
+                send_dir,
+                listing,
                 allow_host,
                 insecure_host,
                 deny_derived_hosts,
@@ -349,6 +382,8 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 max_bytes,
                 max_requests,
                 max_open,
+                max_files,
+                max_expansion,
                 ssh_host_key,
                 ssh_known_hosts,
                 connect_timeout,
@@ -357,7 +392,7 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 verbose,
                 no_progress,
             } = *args;
-            if json && output.is_none() && send.is_none() {
+            if json && output.is_none() && send.is_none() && send_dir.is_none() {
                 use clap::CommandFactory as _;
                 Cli::command()
                     .error(
@@ -366,6 +401,16 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                     )
                     .exit()
             }
+            if listing.is_some() && !dir && send_dir.is_none() {
+                use clap::CommandFactory as _;
+                Cli::command()
+                    .error(
+                        clap::error::ErrorKind::ArgumentConflict,
+                        "--listing goes with --dir or --send-dir",
+                    )
+                    .exit()
+            }
+            let listing = listing.as_deref().map(read_listing).transpose()?;
             let defaults = Timeouts::default();
             let timeouts = Timeouts {
                 connect: connect_timeout.unwrap_or(defaults.connect),
@@ -397,6 +442,8 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                         max_bytes,
                         max_requests: max_requests.unwrap_or(defaults.max_requests),
                         max_open: max_open.unwrap_or(defaults.max_open),
+                        max_files: max_files.unwrap_or(defaults.max_files),
+                        max_expansion: max_expansion.unwrap_or(defaults.max_expansion),
                     }
                 },
                 ssh_host_keys: match (ssh_known_hosts, ssh_host_key.is_empty()) {
@@ -408,12 +455,27 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 insecure_tls_hosts: insecure_host,
                 cancel: Some(cancel_on_interrupt()),
             };
-            let direction = if send.is_some() { "send" } else { "receive" };
-            let result = match send {
-                Some(file) => connector.send(&access, &file, &options).await,
-                None => {
+            let listing = listing.as_deref();
+            let (direction, result) = match (send, send_dir, output) {
+                (Some(file), _, _) => ("send", connector.send(&access, &file, &options).await),
+                (None, Some(folder), _) => (
+                    "send-dir",
+                    connector
+                        .send_dir(&access, listing, &folder, &options)
+                        .await,
+                ),
+                (None, None, Some(folder)) if dir => (
+                    "receive-dir",
+                    connector
+                        .receive_dir(&access, listing, &folder, &options)
+                        .await,
+                ),
+                (None, None, output) => {
                     let target = output.map_or(ReceiveTarget::Stdout, ReceiveTarget::File);
-                    connector.receive(&access, target, &options).await
+                    (
+                        "receive",
+                        connector.receive(&access, target, &options).await,
+                    )
                 }
             };
             cli_observer.finish();
@@ -431,7 +493,12 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 "duration_ms": outcome.duration.as_secs_f64() * 1000.0,
             }))
         }
-        Command::Validate { target, send } => {
+        Command::Validate {
+            target,
+            send,
+            dir,
+            listing,
+        } => {
             let runtime = process_runtime(RuntimeOptions::default())?;
             let (connector, access) = target.resolve(&runtime)?;
             let direction = if send {
@@ -439,11 +506,23 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
             } else {
                 Direction::Receive
             };
-            connector.validate(direction, &access).await?;
+            if dir {
+                let listing = listing.as_deref().map(read_listing).transpose()?;
+                connector
+                    .validate_dir(direction, &access, listing.as_deref())
+                    .await?;
+            } else {
+                connector.validate(direction, &access).await?;
+            }
             if !json {
                 println!("valid");
             }
-            let direction = if send { "send" } else { "receive" };
+            let direction = match (send, dir) {
+                (false, false) => "receive",
+                (true, false) => "send",
+                (false, true) => "receive-dir",
+                (true, true) => "send-dir",
+            };
             Ok(serde_json::json!({"connector": connector.label(), "direction": direction}))
         }
         Command::Info { connector } => {
@@ -600,4 +679,14 @@ fn read_access(argument: &str) -> Result<String, Error> {
         )
     })?;
     Ok(text)
+}
+
+/// The RED listing in `path` (a JSON file); a file that cannot be read is invalid access.
+fn read_listing(path: &std::path::Path) -> Result<String, Error> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidAccess,
+            format!("cannot read the listing {}: {e}", path.display()),
+        )
+    })
 }

@@ -16,10 +16,11 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use wasmtime::component::Resource;
 
+use super::dir::DirSinkHandle;
 use super::local::{Input, MAX_READ};
 use super::{HostState, TransferCtx};
 use crate::bindings::red::connector::http::{
-    AuthScheme, Body, Credentials, Host, HostResponse, Request,
+    ArchiveFormat, AuthScheme, Body, Credentials, Host, HostResponse, Request,
 };
 use crate::bindings::red::connector::local::Sink;
 use crate::secrets::SecretKind;
@@ -179,13 +180,7 @@ impl Host for HostState {
         let payload = match body {
             Body::Empty => Payload::Empty,
             Body::Bytes(bytes) => Payload::Bytes(bytes.into()),
-            Body::FromSource(source) => {
-                self.table.get(&source)?;
-                let input = self.transfer.input.clone();
-                Payload::File(
-                    input.ok_or_else(|| Error::internal("this transfer has no local source"))?,
-                )
-            }
+            Body::FromSource(source) => Payload::File(self.table.get(&source)?.input().clone()),
         };
         self.open_handle()?;
         let response = execute(&self.transfer, request, payload).await;
@@ -239,14 +234,45 @@ impl HostResponse for HostState {
         let HostState {
             table, transfer, ..
         } = self;
-        table.get(&target)?;
+        let slot = table.get(&target)?.slot;
         let handle = table.get_mut(&response)?;
         let mut copied = 0u64;
         while let Some(chunk) = handle.next_chunk().await? {
-            transfer.append(&chunk, handle.total)?;
+            transfer.append(slot, &chunk, handle.total)?;
             copied += chunk.len() as u64;
         }
         Ok(copied)
+    }
+
+    async fn unpack_to_dir(
+        &mut self,
+        response: Resource<ResponseHandle>,
+        format: ArchiveFormat,
+        target: Resource<DirSinkHandle>,
+    ) -> Result<u64, Error> {
+        let HostState {
+            table, transfer, ..
+        } = self;
+        table.get(&target)?;
+        let handle = table.get_mut(&response)?;
+        let folder = transfer
+            .dir_output
+            .as_ref()
+            .ok_or_else(|| Error::internal("this transfer has no folder"))?;
+        // The archive goes to a temporary file beside the folder first: a zip file's index is
+        // at its end, and the unpacking runs off the async threads.
+        let mut archive = super::archive::Download::beside(folder)?;
+        while let Some(chunk) = handle.next_chunk().await? {
+            transfer.meter.bytes(chunk.len() as u64)?;
+            archive.write(&chunk)?;
+            transfer.observer.progress(archive.len(), handle.total);
+        }
+        let unpack = archive.unpacker(format.into(), folder, transfer.meter.clone())?;
+        let stop = transfer.stop.clone();
+        let token = stop.token().clone();
+        stop.spawn_blocking(move || unpack.run(&token))
+            .await
+            .map_err(|e| Error::internal(format!("unpacking stopped: {e}")))?
     }
 
     async fn drop(&mut self, response: Resource<ResponseHandle>) -> wasmtime::Result<()> {

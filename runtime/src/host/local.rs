@@ -1,4 +1,4 @@
-//! The `local` interface: the one local file of a transfer.
+//! The `local` interface: the one local file of a transfer (folders: [`super::dir`]).
 //!
 //! A receive writes into an [`Output`]: a temporary file beside the target, renamed into
 //! place only when the connector returns success (or standard output). A send reads an
@@ -21,12 +21,37 @@ pub const MAX_READ: u32 = 1024 * 1024;
 /// Write buffer of the receive's output.
 const WRITE_BUFFER: usize = 1024 * 1024;
 
-/// The guest's handle to the receive's output; writes go to [`TransferCtx::output`](super::TransferCtx).
-pub struct SinkHandle;
+/// Write buffer of each file of a receive-dir (many may be open at once).
+const FOLDER_WRITE_BUFFER: usize = 64 * 1024;
 
-/// The guest's handle to the send's input, with its own read cursor.
+/// The guest's handle to an output: the receive's, or a file of a receive-dir. The
+/// [`Output`] itself stays in the transfer ([`TransferCtx::outputs`](super::TransferCtx)),
+/// so that it outlives the guest's handle.
+pub struct SinkHandle {
+    pub(crate) slot: u64,
+}
+
+impl SinkHandle {
+    /// The receive's own output.
+    pub const MAIN: u64 = 0;
+}
+
+/// The guest's handle to a file to send, with its own read cursor.
 pub struct SourceHandle {
     file: File,
+    input: Input,
+}
+
+impl SourceHandle {
+    /// A handle reading `file` (which is `input`) from the start.
+    pub fn new(input: Input, file: File) -> Self {
+        SourceHandle { file, input }
+    }
+
+    /// The file it reads.
+    pub fn input(&self) -> &Input {
+        &self.input
+    }
 }
 
 /// Where a receive's bytes go, and how many went.
@@ -42,6 +67,11 @@ enum Destination {
         target: PathBuf,
     },
     Stdout(BufWriter<std::io::Stdout>),
+    /// A new file in a receive-dir's staging folder (which is what gets renamed on success).
+    InFolder {
+        writer: BufWriter<File>,
+        shown: PathBuf,
+    },
     /// A target that exists and is not a regular file (a device such as /dev/null, a FIFO):
     /// written in place, never replaced.
     Special {
@@ -126,6 +156,17 @@ impl Output {
         }))
     }
 
+    /// A file of a receive-dir, created by the folder; `shown` is its path for messages.
+    pub fn in_folder(file: File, shown: PathBuf) -> Self {
+        Output {
+            destination: Destination::InFolder {
+                writer: BufWriter::with_capacity(FOLDER_WRITE_BUFFER, file),
+                shown,
+            },
+            written: 0,
+        }
+    }
+
     /// Standard output: streamed, so a failed receive may leave part of the bytes there.
     pub fn stdout() -> Self {
         Output {
@@ -147,28 +188,35 @@ impl Output {
     /// what was written with [`Output::appended`].
     pub fn positional(&mut self) -> Result<Option<(File, u64)>, Error> {
         let what = self.describe();
-        let Destination::File { writer, .. } = &mut self.destination else {
-            return Ok(None);
+        let file = match &mut self.destination {
+            Destination::File { writer, .. } => {
+                writer.flush().map_err(|e| Error::local_io(&what, &e))?;
+                writer.get_ref().as_file().try_clone()
+            }
+            Destination::InFolder { writer, .. } => {
+                writer.flush().map_err(|e| Error::local_io(&what, &e))?;
+                writer.get_ref().try_clone()
+            }
+            _ => return Ok(None),
         };
-        writer.flush().map_err(|e| Error::local_io(&what, &e))?;
-        let file = writer
-            .get_ref()
-            .as_file()
-            .try_clone()
-            .map_err(|e| Error::local_io(&what, &e))?;
+        let file = file.map_err(|e| Error::local_io(&what, &e))?;
         Ok(Some((file, self.written)))
     }
 
     /// Records `n` bytes written through [`Output::positional`] after the previous end.
     pub fn appended(&mut self, n: u64) -> Result<(), Error> {
         let what = self.describe();
-        if let Destination::File { writer, .. } = &mut self.destination {
-            self.written += n;
-            writer
-                .get_mut()
-                .seek(SeekFrom::Start(self.written))
-                .map_err(|e| Error::local_io(&what, &e))?;
-        }
+        let seek = match &mut self.destination {
+            Destination::File { writer, .. } => {
+                writer.get_mut().seek(SeekFrom::Start(self.written + n))
+            }
+            Destination::InFolder { writer, .. } => {
+                writer.get_mut().seek(SeekFrom::Start(self.written + n))
+            }
+            _ => return Ok(()),
+        };
+        seek.map_err(|e| Error::local_io(&what, &e))?;
+        self.written += n;
         Ok(())
     }
 
@@ -177,6 +225,7 @@ impl Output {
             Destination::File { writer, .. } => writer.write_all(bytes),
             Destination::Stdout(writer) => writer.write_all(bytes),
             Destination::Special { writer, .. } => writer.write_all(bytes),
+            Destination::InFolder { writer, .. } => writer.write_all(bytes),
         };
         result.map_err(|e| Error::local_io(self.describe(), &e))?;
         self.written += bytes.len() as u64;
@@ -185,7 +234,9 @@ impl Output {
 
     fn describe(&self) -> String {
         match &self.destination {
-            Destination::File { target, .. } | Destination::Special { target, .. } => {
+            Destination::File { target, .. }
+            | Destination::Special { target, .. }
+            | Destination::InFolder { shown: target, .. } => {
                 format!("writing {}", target.display())
             }
             Destination::Stdout(_) => "writing standard output".into(),
@@ -212,7 +263,11 @@ impl Output {
             Destination::Stdout(mut writer) => writer
                 .flush()
                 .map_err(|e| Error::local_io("writing standard output", &e)),
-            Destination::Special { mut writer, target } => writer
+            Destination::Special { mut writer, target }
+            | Destination::InFolder {
+                mut writer,
+                shown: target,
+            } => writer
                 .flush()
                 .map_err(|e| Error::local_io(format!("writing {}", target.display()), &e)),
         }
@@ -248,19 +303,30 @@ impl Input {
     pub fn handle(&self) -> Result<SourceHandle, Error> {
         let file = File::open(&self.path)
             .map_err(|e| Error::local_io(format!("reading {}", self.path.display()), &e))?;
-        Ok(SourceHandle { file })
+        Ok(SourceHandle::new(self.clone(), file))
     }
 }
 
 impl Host for HostState {}
 
 impl HostSink for HostState {
-    async fn write(&mut self, _sink: Resource<SinkHandle>, bytes: Vec<u8>) -> Result<(), Error> {
-        self.transfer.append(&bytes, None)
+    async fn write(&mut self, sink: Resource<SinkHandle>, bytes: Vec<u8>) -> Result<(), Error> {
+        let slot = self.table.get(&sink)?.slot;
+        self.transfer.append(slot, &bytes, None)
     }
 
     async fn drop(&mut self, sink: Resource<SinkHandle>) -> wasmtime::Result<()> {
-        self.table.delete(sink)?;
+        let slot = self.table.delete(sink)?.slot;
+        // A receive-dir's file is done when the guest lets go of it; the receive's own output
+        // waits for the receive's answer.
+        if slot != SinkHandle::MAIN {
+            self.close_handle();
+            if let Some(output) = self.transfer.outputs.remove(&slot) {
+                if let Err(e) = output.commit() {
+                    self.transfer.failed_output.get_or_insert(e);
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -269,20 +335,16 @@ impl HostSource for HostState {
     async fn read(&mut self, source: Resource<SourceHandle>, max: u32) -> Result<Vec<u8>, Error> {
         let handle = self.table.get_mut(&source)?;
         let mut buffer = vec![0; max.min(MAX_READ) as usize];
-        let n = handle.file.read(&mut buffer).map_err(|e| {
-            let path = self
-                .transfer
-                .input
-                .as_ref()
-                .map(|i| i.path.display().to_string());
-            Error::local_io(format!("reading {}", path.unwrap_or_default()), &e)
-        })?;
+        let n = handle
+            .file
+            .read(&mut buffer)
+            .map_err(|e| Error::local_io(format!("reading {}", handle.input.path.display()), &e))?;
         buffer.truncate(n);
         Ok(buffer)
     }
 
-    async fn size(&mut self, _source: Resource<SourceHandle>) -> wasmtime::Result<u64> {
-        Ok(self.transfer.input.as_ref().map_or(0, |i| i.size))
+    async fn size(&mut self, source: Resource<SourceHandle>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&source)?.input.size)
     }
 
     async fn drop(&mut self, source: Resource<SourceHandle>) -> wasmtime::Result<()> {

@@ -4,6 +4,8 @@
 //! sockets, no stdio), the resource table, and the [`TransferCtx`] with the policy, the HTTP
 //! clients and the transfer's one local file.
 
+pub mod archive;
+pub mod dir;
 pub mod http;
 pub mod local;
 pub mod log;
@@ -98,10 +100,19 @@ pub struct TransferCtx {
     pub clients: Arc<http::Clients>,
     pub timeouts: http::Timeouts,
     pub observer: Arc<dyn Observer>,
-    /// The receive's output, while the guest writes it.
-    pub output: Option<local::Output>,
+    /// The outputs the guest writes, by [`local::SinkHandle`] slot: the receive's
+    /// ([`local::SinkHandle::MAIN`]), or the files of a receive-dir still open.
+    pub outputs: std::collections::HashMap<u64, local::Output>,
+    /// The slot of the next receive-dir file.
+    pub next_slot: u64,
+    /// The first receive-dir file that could not be finished (its error fails the transfer).
+    pub failed_output: Option<crate::Error>,
     /// The send's input file.
     pub input: Option<local::Input>,
+    /// The receive-dir's folder, while the guest fills it.
+    pub dir_output: Option<dir::DirOutput>,
+    /// The send-dir's folder.
+    pub dir_input: Option<dir::DirInput>,
     /// What the transfer has used of its limits.
     pub meter: Arc<Meter>,
     /// The secrets behind the sealed access document's tokens.
@@ -199,16 +210,47 @@ impl HostState {
 }
 
 impl TransferCtx {
-    /// Appends `bytes` to the receive's output: counted against the byte limit, then written,
-    /// then reported as progress (of `total`, when known).
-    pub fn append(&mut self, bytes: &[u8], total: Option<u64>) -> Result<(), crate::Error> {
+    /// Keeps `output` as a receive-dir file and returns the guest's handle to it.
+    pub fn add_output(&mut self, output: local::Output) -> local::SinkHandle {
+        self.next_slot += 1;
+        let slot = self.next_slot;
+        self.outputs.insert(slot, output);
+        local::SinkHandle { slot }
+    }
+
+    /// The output of `slot`, taken out while host work writes it (put it back with
+    /// [`TransferCtx::put_output`]).
+    pub fn take_output(&mut self, slot: u64) -> Result<local::Output, crate::Error> {
+        self.outputs
+            .remove(&slot)
+            .ok_or_else(|| crate::Error::internal("this sink has no output"))
+    }
+
+    /// Puts an output taken with [`TransferCtx::take_output`] back.
+    pub fn put_output(&mut self, slot: u64, output: local::Output) {
+        self.outputs.insert(slot, output);
+    }
+
+    /// Appends `bytes` to the output of `slot`: counted against the byte limit, then written,
+    /// then reported as progress (of `total`, when known; a receive-dir's progress is its
+    /// bytes so far).
+    pub fn append(
+        &mut self,
+        slot: u64,
+        bytes: &[u8],
+        total: Option<u64>,
+    ) -> Result<(), crate::Error> {
         let output = self
-            .output
-            .as_mut()
-            .ok_or_else(|| crate::Error::internal("this transfer has no output"))?;
+            .outputs
+            .get_mut(&slot)
+            .ok_or_else(|| crate::Error::internal("this sink has no output"))?;
         self.meter.bytes(bytes.len() as u64)?;
         output.write_all(bytes)?;
-        self.observer.progress(output.written(), total);
+        if slot == local::SinkHandle::MAIN {
+            self.observer.progress(output.written(), total);
+        } else {
+            self.observer.progress(self.meter.moved(), None);
+        }
         Ok(())
     }
 }

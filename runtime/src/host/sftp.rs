@@ -26,11 +26,12 @@ use ssh2::{ErrorCode, HostKeyType, MethodType, OpenFlags, OpenType, Session, Sft
 use tokio_util::sync::{CancellationToken, DropGuard};
 use wasmtime::component::Resource;
 
+use super::dir::{confine, DirSinkHandle, DirSourceHandle, Folder};
 use super::local::{Input, Output};
 use super::{HostState, HostStop};
-use crate::bindings::red::connector::local::{Sink, Source};
+use crate::bindings::red::connector::local::{DirEntry, Sink, Source};
 use crate::bindings::red::connector::sftp::{
-    ConnectConfig, Credential, FileStat, Host, HostSession, KeyLogin,
+    ConnectConfig, Credential, FilePair, FileStat, Host, HostSession, KeyLogin,
 };
 use crate::limits::Meter;
 use crate::observer::{LogLevel, Observer};
@@ -204,13 +205,10 @@ impl HostSession for HostState {
         path: String,
         target: Resource<Sink>,
     ) -> Result<u64, Error> {
-        self.table.get(&target)?;
+        let slot = self.table.get(&target)?.slot;
         let (conn, dial) = self.sftp_session(&session)?;
         let ctx = &mut self.transfer;
-        let mut output = ctx
-            .output
-            .take()
-            .ok_or_else(|| Error::internal("this transfer has no output"))?;
+        let mut output = ctx.take_output(slot)?;
         let observer = ctx.observer.clone();
         let (output, result) = blocking(&ctx.stop, move || {
             let conn = conn.lock().unwrap();
@@ -234,7 +232,7 @@ impl HostSession for HostState {
             Ok((output, result))
         })
         .await?;
-        ctx.output = Some(output);
+        ctx.put_output(slot, output);
         result
     }
 
@@ -245,13 +243,8 @@ impl HostSession for HostState {
         source: Resource<Source>,
         make_dirs: bool,
     ) -> Result<u64, Error> {
-        self.table.get(&source)?;
+        let input = self.table.get(&source)?.input().clone();
         let (conn, dial) = self.sftp_session(&session)?;
-        let input = self
-            .transfer
-            .input
-            .clone()
-            .ok_or_else(|| Error::internal("this transfer has no local source"))?;
         let observer = self.transfer.observer.clone();
         blocking(&self.transfer.stop, move || {
             let conn = conn.lock().unwrap();
@@ -303,6 +296,139 @@ impl HostSession for HostState {
             conn.sftp
                 .unlink(Path::new(&path))
                 .map_err(|e| sftp_error(&dial.endpoint, "remove", &path, &e))
+        })
+        .await
+    }
+
+    async fn list_tree(
+        &mut self,
+        session: Resource<SessionHandle>,
+        path: String,
+    ) -> Result<Vec<DirEntry>, Error> {
+        let (conn, dial) = self.sftp_session(&session)?;
+        let max = self.transfer.meter.limits().max_files;
+        blocking(&self.transfer.stop, move || {
+            let conn = conn.lock().unwrap();
+            let mut tree = std::collections::BTreeMap::new();
+            let top = Path::new(&path);
+            match conn.sftp.stat(top) {
+                Ok(stat) if stat.is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!("list {}:{path}: a file, not a folder", dial.endpoint),
+                    ))
+                }
+                Err(e) => return Err(sftp_error(&dial.endpoint, "list", &path, &e)),
+            }
+            list_tree(&conn.sftp, &dial, top, "", 0, max, &mut tree)?;
+            Ok(tree.into_values().collect())
+        })
+        .await
+    }
+
+    async fn make_dirs(
+        &mut self,
+        session: Resource<SessionHandle>,
+        path: String,
+    ) -> Result<(), Error> {
+        let (conn, dial) = self.sftp_session(&session)?;
+        blocking(&self.transfer.stop, move || {
+            let conn = conn.lock().unwrap();
+            make_parents(&conn.sftp, Path::new(&path)).map_err(|(dir, e)| {
+                sftp_error(
+                    &dial.endpoint,
+                    "create folder",
+                    &dir.display().to_string(),
+                    &e,
+                )
+            })
+        })
+        .await
+    }
+
+    async fn download_files(
+        &mut self,
+        session: Resource<SessionHandle>,
+        files: Vec<FilePair>,
+        target: Resource<DirSinkHandle>,
+    ) -> Result<u64, Error> {
+        self.table.get(&target)?;
+        let (conn, dial) = self.sftp_session(&session)?;
+        let folder = self
+            .transfer
+            .dir_output
+            .as_ref()
+            .ok_or_else(|| Error::internal("this transfer has no folder"))?
+            .folder()
+            .clone();
+        let files = files
+            .into_iter()
+            .map(|pair| Ok((pair.remote, confine(&pair.local)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let observer = self.transfer.observer.clone();
+        blocking(&self.transfer.stop, move || {
+            let batch = Batch::new(&conn, &dial, files.len());
+            batch.run(&files, "downloading", |conn, (remote, local)| {
+                download_one(conn, &dial, &folder, remote, local, &*observer)
+            })
+        })
+        .await
+    }
+
+    async fn upload_files(
+        &mut self,
+        session: Resource<SessionHandle>,
+        files: Vec<FilePair>,
+        source: Resource<DirSourceHandle>,
+    ) -> Result<u64, Error> {
+        self.table.get(&source)?;
+        let (conn, dial) = self.sftp_session(&session)?;
+        let folder = self
+            .transfer
+            .dir_input
+            .as_mut()
+            .ok_or_else(|| Error::internal("this transfer has no folder"))?;
+        // Each file checked and opened (without following links) before anything is sent.
+        let files = files
+            .into_iter()
+            .map(|pair| Ok((PathBuf::from(pair.remote), folder.open_file(&pair.local)?.0)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let observer = self.transfer.observer.clone();
+        blocking(&self.transfer.stop, move || {
+            // The remote folders first, each once, on this session.
+            let mut folders: Vec<&Path> = files.iter().filter_map(|(p, _)| p.parent()).collect();
+            folders.sort();
+            folders.dedup();
+            {
+                let conn = conn.lock().unwrap();
+                for dir in folders {
+                    make_parents(&conn.sftp, dir).map_err(|(dir, e)| {
+                        sftp_error(
+                            &dial.endpoint,
+                            "create folder",
+                            &dir.display().to_string(),
+                            &e,
+                        )
+                    })?;
+                }
+            }
+            let batch = Batch::new(&conn, &dial, files.len());
+            batch.run(&files, "sending", |conn, (remote, input)| {
+                let tally = Tally {
+                    observer: &*observer,
+                    meter: &dial.meter,
+                    stop: &dial.stop,
+                };
+                let upload = Upload {
+                    conn,
+                    dial: &dial,
+                    input,
+                    path: remote,
+                    tally,
+                };
+                upload.run(false)
+            })
         })
         .await
     }
@@ -1329,6 +1455,236 @@ fn make_parents(sftp: &Sftp, dir: &Path) -> Result<(), (PathBuf, ssh2::Error)> {
             // Another writer may have made it meanwhile.
             if !sftp.stat(&current).is_ok_and(|s| s.is_dir()) {
                 return Err((current, e));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sessions beside the guest's own that a batch of files may use.
+const BATCH_EXTRA_SESSIONS: usize = 3;
+
+/// Files moved over the guest's session and up to [`BATCH_EXTRA_SESSIONS`] more, each worker
+/// taking the next file; the first failure stops the others and names the files done.
+struct Batch<'a> {
+    own: &'a Mutex<Connection>,
+    extra: Vec<Mutex<Connection>>,
+}
+
+impl<'a> Batch<'a> {
+    /// Opens the extra sessions a batch of `files` can use (none for one file; a session
+    /// that cannot be opened is done without).
+    fn new(own: &'a Mutex<Connection>, dial: &Dial, files: usize) -> Self {
+        let wanted = files.saturating_sub(1).min(BATCH_EXTRA_SESSIONS);
+        let mut extra = Vec::new();
+        for _ in 0..wanted {
+            match dial.connect() {
+                Ok(conn) => extra.push(Mutex::new(conn)),
+                Err(e) => {
+                    dial.observer.log(
+                        LogLevel::Debug,
+                        &format!("fewer parallel SFTP sessions ({}): {}", e.kind, e.message),
+                    );
+                    break;
+                }
+            }
+        }
+        Batch { own, extra }
+    }
+
+    /// Runs `work` on every item; returns the bytes moved.
+    fn run<T: Sync + BatchItem>(
+        &self,
+        items: &[T],
+        verb: &str,
+        work: impl Fn(&Connection, &T) -> Result<u64, Error> + Sync,
+    ) -> Result<u64, Error> {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let bytes = AtomicU64::new(0);
+        let done = Mutex::new(Vec::new());
+        let failed: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+        let worker = |conn: &Mutex<Connection>| {
+            let conn = conn.lock().unwrap();
+            loop {
+                if failed.lock().unwrap().is_some() {
+                    return;
+                }
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(index) else {
+                    return;
+                };
+                match work(&conn, item) {
+                    Ok(n) => {
+                        bytes.fetch_add(n, Ordering::Relaxed);
+                        done.lock().unwrap().push(index);
+                    }
+                    Err(e) => {
+                        failed.lock().unwrap().get_or_insert((index, e));
+                        return;
+                    }
+                }
+            }
+        };
+        std::thread::scope(|scope| {
+            for conn in &self.extra {
+                scope.spawn(|| worker(conn));
+            }
+            worker(self.own);
+        });
+        for conn in &self.extra {
+            let _ = conn.lock().unwrap().session.disconnect(None, "done", None);
+        }
+        let Some((index, error)) = failed.into_inner().unwrap() else {
+            return Ok(bytes.into_inner());
+        };
+        let mut done = done.into_inner().unwrap();
+        done.sort_unstable();
+        const NAMED: usize = 20;
+        let names: Vec<String> = done.iter().take(NAMED).map(|i| items[*i].name()).collect();
+        let more = done.len().saturating_sub(NAMED);
+        let list = match (done.len(), more) {
+            (0, _) => "none".to_owned(),
+            (_, 0) => names.join(", "),
+            _ => format!("{} and {more} more", names.join(", ")),
+        };
+        Err(Error::new(
+            error.kind,
+            format!(
+                "{} (while {verb} {}; {} of {} files were done before: {list})",
+                error.message,
+                items[index].name(),
+                done.len(),
+                items.len()
+            ),
+        ))
+    }
+}
+
+/// An item of a batch, as messages name it.
+trait BatchItem {
+    fn name(&self) -> String;
+}
+
+impl BatchItem for (String, PathBuf) {
+    fn name(&self) -> String {
+        self.0.clone()
+    }
+}
+
+impl BatchItem for (PathBuf, Input) {
+    fn name(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+/// Downloads `remote` into a new file at `local` in the folder, over `conn`.
+fn download_one(
+    conn: &Connection,
+    dial: &Dial,
+    folder: &Folder,
+    remote: &str,
+    local: &Path,
+    observer: &dyn Observer,
+) -> Result<u64, Error> {
+    let mut output = folder.create_file(local, &dial.meter)?;
+    let tally = Tally {
+        observer,
+        meter: &dial.meter,
+        stop: &dial.stop,
+    };
+    // One session per file: the batch's sessions already work in parallel.
+    let single = || {
+        Err(Error::internal(
+            "a batch downloads each file over one session",
+        ))
+    };
+    let n = download(
+        &conn.sftp,
+        single,
+        &dial.endpoint,
+        remote,
+        &mut output,
+        tally,
+    )?;
+    output.commit()?;
+    Ok(n)
+}
+
+/// Lists the folder `dir` (at `relative` under the top) into `tree`, recursively.
+fn list_tree(
+    sftp: &Sftp,
+    dial: &Dial,
+    dir: &Path,
+    relative: &str,
+    depth: usize,
+    max: u64,
+    tree: &mut std::collections::BTreeMap<String, DirEntry>,
+) -> Result<(), Error> {
+    let shown = dir.display().to_string();
+    if depth > 128 {
+        return Err(Error::new(
+            ErrorKind::Remote,
+            format!("list {}:{shown}: folders nested too deep", dial.endpoint),
+        ));
+    }
+    check_stop(&dial.stop)?;
+    let entries = sftp
+        .readdir(dir)
+        .map_err(|e| sftp_error(&dial.endpoint, "list", &shown, &e))?;
+    for (path, stat) in entries {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name == "." || name == ".." {
+            continue;
+        }
+        let child = if relative.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{relative}/{name}")
+        };
+        if tree.len() as u64 >= max {
+            return Err(dial.meter.reach(format!(
+                "{}:{} has more than the limit of {max} files (--max-files)",
+                dial.endpoint, dial.config.host
+            )));
+        }
+        let kind = stat.file_type();
+        if kind.is_dir() {
+            tree.insert(
+                child.clone(),
+                DirEntry {
+                    path: child.clone(),
+                    is_dir: true,
+                    size: 0,
+                },
+            );
+            list_tree(sftp, dial, &path, &child, depth + 1, max, tree)?;
+        } else if kind.is_file() {
+            let size = stat.size.unwrap_or(0);
+            tree.insert(
+                child.clone(),
+                DirEntry {
+                    path: child,
+                    is_dir: false,
+                    size,
+                },
+            );
+        } else {
+            // A link to a file counts as the file; anything else is left out, said in the log.
+            match sftp.stat(&path) {
+                Ok(target) if kind.is_symlink() && target.is_file() => {
+                    let size = target.size.unwrap_or(0);
+                    tree.insert(child.clone(), DirEntry { path: child, is_dir: false, size });
+                }
+                _ => dial.observer.log(
+                    LogLevel::Warn,
+                    &format!(
+                        "left out {}:{}: not a regular file or folder (a link to a folder, or a special file)",
+                        dial.endpoint,
+                        path.display()
+                    ),
+                ),
             }
         }
     }

@@ -1,0 +1,587 @@
+//! Directories: the one local folder of a receive-dir or send-dir.
+//!
+//! Every path a connector (or an archive) names goes through [`confine`], the one place that
+//! keeps it inside the folder. A receive-dir builds its tree in a private staging folder
+//! beside the target ([`DirOutput`]) and renames it into place only on success; the host
+//! creates nothing but regular files and folders there. A send-dir reads a folder
+//! ([`DirInput`]) whose tree is listed once, without following links, and only listed files
+//! can be opened.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Component, Path, PathBuf};
+
+use wasmtime::component::Resource;
+
+use super::local::{Input, Output, SinkHandle, SourceHandle};
+use super::HostState;
+use crate::bindings::red::connector::local::{DirEntry, HostDirSink, HostDirSource};
+use crate::limits::Meter;
+use crate::{Error, ErrorKind};
+
+/// The longest relative path a connector may name (Linux's PATH_MAX).
+const MAX_PATH: usize = 4096;
+/// The longest name of one file or folder (Linux's NAME_MAX).
+const MAX_NAME: usize = 255;
+/// How deep a tree may go.
+const MAX_DEPTH: usize = 128;
+
+/// The guest's handle to the receive-dir's folder ([`DirOutput`] lives in the transfer).
+pub struct DirSinkHandle;
+
+/// The guest's handle to the send-dir's folder ([`DirInput`] lives in the transfer).
+pub struct DirSourceHandle;
+
+/// `path` as a relative path inside a folder, or `denied` naming it: `/`-separated, no
+/// empty, `.` or `..` segment, not absolute, no NUL, bounded in length and depth.
+pub fn confine(path: &str) -> Result<PathBuf, Error> {
+    let refuse = |why: &str| {
+        Err(Error::new(
+            ErrorKind::Denied,
+            format!(
+                "the path {:?} {why}; paths in a folder are relative and stay inside it",
+                path.chars().take(200).collect::<String>()
+            ),
+        ))
+    };
+    if path.is_empty() {
+        return refuse("is empty");
+    }
+    if path.len() > MAX_PATH {
+        return refuse("is too long");
+    }
+    if path.contains('\0') {
+        return refuse("has a NUL byte");
+    }
+    if path.starts_with('/') {
+        return refuse("is absolute");
+    }
+    let mut depth = 0;
+    for segment in path.split('/') {
+        match segment {
+            "" => return refuse("has an empty segment"),
+            "." | ".." => return refuse("has a `.` or `..` segment"),
+            name if name.len() > MAX_NAME => return refuse("has a name that is too long"),
+            _ => depth += 1,
+        }
+    }
+    if depth > MAX_DEPTH {
+        return refuse("is too deep");
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// A path as the guest sees it: relative, `/`-separated.
+fn guest_path(relative: &Path) -> String {
+    relative
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name.to_string_lossy()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The folder a receive-dir builds: a private staging folder beside the target, renamed
+/// onto it by [`DirOutput::commit`]; dropped, it is removed with everything in it.
+pub struct DirOutput {
+    staging: tempfile::TempDir,
+    folder: Folder,
+}
+
+/// Where a receive-dir's files go: the staging folder, shown to the user under the target's
+/// name. Cheap to clone, for host work off the async threads (unpacking).
+#[derive(Clone, Debug)]
+pub struct Folder {
+    root: PathBuf,
+    target: PathBuf,
+}
+
+impl DirOutput {
+    /// A staging folder in `target`'s parent folder (which must exist). `target` must not
+    /// exist, or be an empty folder (which the commit replaces: RED's agent makes it).
+    pub fn beside(target: &Path) -> Result<Self, Error> {
+        let what =
+            |e: &std::io::Error| Error::local_io(format!("receiving into {}", target.display()), e);
+        match std::fs::symlink_metadata(target) {
+            Ok(meta) if meta.is_dir() => {
+                let mut entries = std::fs::read_dir(target).map_err(|e| what(&e))?;
+                if entries.next().is_some() {
+                    return Err(Error::new(
+                        ErrorKind::LocalIo,
+                        format!(
+                            "receiving into {}: the folder is not empty",
+                            target.display()
+                        ),
+                    ));
+                }
+            }
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorKind::LocalIo,
+                    format!("receiving into {}: not a folder", target.display()),
+                ))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(what(&e)),
+        }
+        let parent = match target.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::LocalIo,
+                    format!("{}: not a folder path", target.display()),
+                )
+            })?
+            .to_string_lossy();
+        // Private (0700) while it is built, so nothing else can plant a link in it.
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".part")
+            .tempdir_in(parent)
+            .map_err(|e| {
+                Error::local_io(
+                    format!("cannot create a folder in {}", parent.display()),
+                    &e,
+                )
+            })?;
+        let folder = Folder {
+            root: staging.path().to_path_buf(),
+            target: target.to_path_buf(),
+        };
+        Ok(DirOutput { staging, folder })
+    }
+
+    /// Where the files go.
+    pub fn folder(&self) -> &Folder {
+        &self.folder
+    }
+
+    /// Renames the staging folder onto the target (replacing an empty folder there), with the
+    /// usual permissions (0777 less the umask) instead of the staging folder's 0700.
+    pub fn commit(self) -> Result<(), Error> {
+        let target = &self.folder.target;
+        let what = format!("receiving into {}", target.display());
+        let path = self.staging.keep();
+        let mode = 0o777 & !current_umask();
+        let result =
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+                .and_then(|()| std::fs::rename(&path, target));
+        result.map_err(|e| {
+            let _ = std::fs::remove_dir_all(&path);
+            Error::local_io(&what, &e)
+        })
+    }
+}
+
+impl Folder {
+    /// The staging folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The folder the staging becomes.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Makes `relative` (confined) and its missing parents.
+    pub fn create_folder(&self, relative: &Path) -> Result<(), Error> {
+        let mut path = self.root().to_path_buf();
+        for component in relative.components() {
+            path.push(component);
+            match std::fs::create_dir(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // Only this folder's own makings exist here: a file is in the way.
+                    if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                        return Err(Error::new(
+                            ErrorKind::Conflict,
+                            format!(
+                                "{}: {} is a file, not a folder",
+                                self.target.display(),
+                                guest_path(path.strip_prefix(self.root()).unwrap_or(&path))
+                            ),
+                        ));
+                    }
+                }
+                Err(e) => {
+                    return Err(Error::local_io(
+                        format!("creating {}", self.shown(relative)),
+                        &e,
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A new, empty file at `relative` (confined), its parents made; counted as one file.
+    pub fn create_file(&self, relative: &Path, meter: &Meter) -> Result<Output, Error> {
+        meter.files(1)?;
+        if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
+            self.create_folder(parent)?;
+        }
+        let path = self.root().join(relative);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .mode(0o666)
+            .open(&path)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Error::new(
+                        ErrorKind::Conflict,
+                        format!(
+                            "{}: {} exists already",
+                            self.target.display(),
+                            guest_path(relative)
+                        ),
+                    )
+                } else {
+                    Error::local_io(format!("creating {}", self.shown(relative)), &e)
+                }
+            })?;
+        Ok(Output::in_folder(file, self.target.join(relative)))
+    }
+
+    /// `relative` as the user will see it: under the target's name.
+    fn shown(&self, relative: &Path) -> String {
+        self.target.join(relative).display().to_string()
+    }
+}
+
+/// The process's umask (read by setting and restoring it: there is no other way on Linux
+/// without /proc).
+fn current_umask() -> u32 {
+    // SAFETY: umask only swaps the process's mask; it is restored at once.
+    unsafe {
+        let mask = libc::umask(0o022);
+        libc::umask(mask);
+        mask as u32
+    }
+}
+
+/// The folder a send-dir reads: its tree, listed once without following links.
+pub struct DirInput {
+    root: PathBuf,
+    /// The files and folders under `root`, by relative path; filled by [`DirInput::entries`].
+    tree: Option<BTreeMap<String, DirEntry>>,
+}
+
+impl DirInput {
+    /// Checks that `root` is a folder.
+    pub fn open(root: &Path) -> Result<Self, Error> {
+        let meta = std::fs::metadata(root)
+            .map_err(|e| Error::local_io(format!("reading {}", root.display()), &e))?;
+        if !meta.is_dir() {
+            return Err(Error::new(
+                ErrorKind::LocalIo,
+                format!("reading {}: not a folder", root.display()),
+            ));
+        }
+        Ok(DirInput {
+            root: root.to_path_buf(),
+            tree: None,
+        })
+    }
+
+    /// Every folder and regular file under the folder, in path order (a folder before its
+    /// entries); a link or a special file is an error naming it.
+    pub fn entries(&mut self) -> Result<Vec<DirEntry>, Error> {
+        if self.tree.is_none() {
+            let mut tree = BTreeMap::new();
+            walk(&self.root, Path::new(""), 0, &mut tree)?;
+            self.tree = Some(tree);
+        }
+        Ok(self.tree.iter().flat_map(|t| t.values().cloned()).collect())
+    }
+
+    /// The number of files in the tree (listing it if need be).
+    pub fn file_count(&mut self) -> Result<u64, Error> {
+        self.entries()?;
+        Ok(self
+            .tree
+            .iter()
+            .flat_map(|t| t.values())
+            .filter(|e| !e.is_dir)
+            .count() as u64)
+    }
+
+    /// The listed file at `path`, opened without following a link.
+    pub fn open_file(&mut self, path: &str) -> Result<(Input, File), Error> {
+        let relative = confine(path)?;
+        self.entries()?;
+        let listed = self
+            .tree
+            .as_ref()
+            .and_then(|t| t.get(path))
+            .is_some_and(|e| !e.is_dir);
+        if !listed {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("{}: no file {path} in it", self.root.display()),
+            ));
+        }
+        let full = self.root.join(&relative);
+        let what = format!("reading {}", full.display());
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&full)
+            .map_err(|e| Error::local_io(&what, &e))?;
+        let meta = file.metadata().map_err(|e| Error::local_io(&what, &e))?;
+        if !meta.is_file() {
+            return Err(Error::new(
+                ErrorKind::LocalIo,
+                format!("{what}: not a regular file"),
+            ));
+        }
+        Ok((
+            Input {
+                path: full,
+                size: meta.len(),
+            },
+            file,
+        ))
+    }
+}
+
+/// Lists `dir` (at `relative` under the root) into `tree`, recursively.
+fn walk(
+    dir: &Path,
+    relative: &Path,
+    depth: usize,
+    tree: &mut BTreeMap<String, DirEntry>,
+) -> Result<(), Error> {
+    if depth > MAX_DEPTH {
+        return Err(Error::new(
+            ErrorKind::LocalIo,
+            format!("reading {}: folders nested too deep", dir.display()),
+        ));
+    }
+    let what = |e: &std::io::Error| Error::local_io(format!("reading {}", dir.display()), e);
+    for entry in std::fs::read_dir(dir).map_err(|e| what(&e))? {
+        let entry = entry.map_err(|e| what(&e))?;
+        let kind = entry.file_type().map_err(|e| what(&e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(Error::new(
+                ErrorKind::LocalIo,
+                format!(
+                    "reading {}: a name that is not UTF-8",
+                    entry.path().display()
+                ),
+            ));
+        };
+        let child = relative.join(name);
+        let path = guest_path(&child);
+        if kind.is_dir() {
+            tree.insert(
+                path,
+                DirEntry {
+                    path: guest_path(&child),
+                    is_dir: true,
+                    size: 0,
+                },
+            );
+            walk(&entry.path(), &child, depth + 1, tree)?;
+        } else if kind.is_file() {
+            let size = entry.metadata().map_err(|e| what(&e))?.len();
+            tree.insert(
+                path.clone(),
+                DirEntry {
+                    path,
+                    is_dir: false,
+                    size,
+                },
+            );
+        } else {
+            let sort = if kind.is_symlink() {
+                "a symbolic link"
+            } else {
+                "not a regular file or folder"
+            };
+            return Err(Error::new(
+                ErrorKind::LocalIo,
+                format!(
+                    "{}: {sort}; send-dir sends regular files and folders only, and never follows a link",
+                    entry.path().display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl HostDirSink for HostState {
+    async fn create_file(
+        &mut self,
+        _sink: Resource<DirSinkHandle>,
+        path: String,
+    ) -> Result<Resource<SinkHandle>, Error> {
+        let relative = confine(&path)?;
+        let transfer = &mut self.transfer;
+        let folder = transfer
+            .dir_output
+            .as_ref()
+            .ok_or_else(|| Error::internal("this transfer has no folder"))?;
+        let output = folder.folder().create_file(&relative, &transfer.meter)?;
+        self.open_handle()?;
+        let handle = self.transfer.add_output(output);
+        Ok(self.table.push(handle)?)
+    }
+
+    async fn create_folder(
+        &mut self,
+        _sink: Resource<DirSinkHandle>,
+        path: String,
+    ) -> Result<(), Error> {
+        let relative = confine(&path)?;
+        self.transfer
+            .dir_output
+            .as_ref()
+            .ok_or_else(|| Error::internal("this transfer has no folder"))?
+            .folder()
+            .create_folder(&relative)
+    }
+
+    async fn drop(&mut self, sink: Resource<DirSinkHandle>) -> wasmtime::Result<()> {
+        self.table.delete(sink)?;
+        Ok(())
+    }
+}
+
+impl HostDirSource for HostState {
+    async fn entries(
+        &mut self,
+        _source: Resource<DirSourceHandle>,
+    ) -> Result<Vec<DirEntry>, Error> {
+        self.transfer
+            .dir_input
+            .as_mut()
+            .ok_or_else(|| Error::internal("this transfer has no folder"))?
+            .entries()
+    }
+
+    async fn open_file(
+        &mut self,
+        _source: Resource<DirSourceHandle>,
+        path: String,
+    ) -> Result<Resource<SourceHandle>, Error> {
+        let (input, file) = self
+            .transfer
+            .dir_input
+            .as_mut()
+            .ok_or_else(|| Error::internal("this transfer has no folder"))?
+            .open_file(&path)?;
+        Ok(self.table.push(SourceHandle::new(input, file))?)
+    }
+
+    async fn drop(&mut self, source: Resource<DirSourceHandle>) -> wasmtime::Result<()> {
+        self.table.delete(source)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confine_keeps_paths_inside_the_folder() {
+        for good in ["a", "a/b.txt", "x y/ü", "..a/b..", ".hidden/f"] {
+            assert!(confine(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "a/./b",
+            ".",
+            "a/",
+            "a\0b",
+        ] {
+            let error = confine(bad).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::Denied, "{bad}");
+        }
+        assert!(confine(&"a/".repeat(200)).is_err());
+        assert!(confine(&"n".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn a_staged_folder_appears_only_on_commit_and_replaces_an_empty_folder() {
+        let parent = tempfile::tempdir().unwrap();
+        let target = parent.path().join("in");
+        std::fs::create_dir(&target).unwrap();
+        let meter = Meter::new(crate::Limits::default());
+        let staged = DirOutput::beside(&target).unwrap();
+        let folder = staged.folder();
+        let mut out = folder.create_file(Path::new("a/b/c.txt"), &meter).unwrap();
+        out.write_all(b"hello").unwrap();
+        out.commit().unwrap();
+        assert_eq!(
+            folder
+                .create_file(Path::new("a/b/c.txt"), &meter)
+                .err()
+                .unwrap()
+                .kind,
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            folder
+                .create_folder(Path::new("a/b/c.txt/d"))
+                .unwrap_err()
+                .kind,
+            ErrorKind::Conflict
+        );
+        assert!(std::fs::read_dir(&target).unwrap().next().is_none());
+        staged.commit().unwrap();
+        assert_eq!(std::fs::read(target.join("a/b/c.txt")).unwrap(), b"hello");
+        // Dropped, a staging folder goes with its files.
+        let other = parent.path().join("other");
+        let staged = DirOutput::beside(&other).unwrap();
+        staged.folder().create_file(Path::new("x"), &meter).unwrap();
+        drop(staged);
+        let left: Vec<_> = std::fs::read_dir(parent.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "only the committed folder is left");
+        // A folder with something in it is refused.
+        assert_eq!(
+            DirOutput::beside(&target).err().unwrap().kind,
+            ErrorKind::LocalIo
+        );
+    }
+
+    #[test]
+    fn a_folder_to_send_with_a_link_in_it_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        std::fs::write(root.path().join("sub/a"), b"12").unwrap();
+        let mut input = DirInput::open(root.path()).unwrap();
+        let entries = input.entries().unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!((entries[1].path.as_str(), entries[1].size), ("sub/a", 2));
+        assert_eq!(input.open_file("sub/a").unwrap().0.size, 2);
+        assert_eq!(
+            input.open_file("sub/b").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+        assert_eq!(input.open_file("../x").unwrap_err().kind, ErrorKind::Denied);
+        std::os::unix::fs::symlink("/etc/passwd", root.path().join("sub/link")).unwrap();
+        let error = DirInput::open(root.path()).unwrap().entries().unwrap_err();
+        assert!(
+            error.message.contains("sub/link: a symbolic link"),
+            "{}",
+            error.message
+        );
+    }
+}
