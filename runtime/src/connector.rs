@@ -283,7 +283,7 @@ impl Connector {
     /// Receives a remote folder into `target`, which must not exist or be an empty folder.
     /// The tree is built under a temporary name beside it and renamed into place only when
     /// the connector succeeds and the folder matches `listing` (when given): on failure
-    /// nothing is left. The outcome's bytes are the bytes received.
+    /// nothing is left. The outcome's bytes are the bytes of the files received.
     pub async fn receive_dir(
         &self,
         access: &str,
@@ -315,7 +315,7 @@ impl Connector {
         if let Some(listing) = checked {
             listing.check(folder.folder().root(), crate::ErrorKind::Remote)?;
         }
-        let bytes = transfer.meter.moved();
+        let bytes = folder.folder().file_bytes()?;
         folder.commit()?;
         Ok(Outcome {
             bytes,
@@ -325,7 +325,7 @@ impl Connector {
 
     /// Sends the local folder `source`: with a `listing`, exactly its entries (checked
     /// against the folder first). A link or a special file in the folder is refused before
-    /// anything is sent. The outcome's bytes are the bytes sent.
+    /// anything is sent. The outcome's bytes are those of the files the connector read.
     pub async fn send_dir(
         &self,
         access: &str,
@@ -344,8 +344,13 @@ impl Connector {
         let (_, state) = self
             .run(call, access, Local::DirInput(input), options)
             .await?;
+        let sent = state
+            .transfer
+            .dir_input
+            .as_ref()
+            .map_or(0, DirInput::opened_bytes);
         Ok(Outcome {
-            bytes: state.transfer.meter.moved(),
+            bytes: sent,
             duration: started.elapsed(),
         })
     }

@@ -30,8 +30,10 @@ pub struct Limits {
     /// Files a receive-dir may create, archive entries included (`--max-files`; default
     /// 100,000).
     pub max_files: u64,
-    /// How many times its own size an archive may unpack to (`--max-expansion`; default 100,
-    /// plus 1 MiB): what makes a zip bomb `denied` before it fills the disk.
+    /// How many times its own size an archive may unpack to (`--max-expansion`; default 2000,
+    /// plus 1 MiB): what makes a zip bomb `denied` before it fills the disk. Deflate (gzip,
+    /// zip) packs at most about 1030:1, so only an overlapping-entries zip bomb reaches this
+    /// with it; bzip2 and xz can, on very repetitive data such as long runs of zeros.
     pub max_expansion: u64,
     /// HTTP responses and SFTP sessions held open at once (`--max-open`; default 32). Other
     /// handles a connector can make (WASI streams, timers) are bounded by [`MAX_HANDLES`].
@@ -63,7 +65,7 @@ impl Default for Limits {
             max_requests: 1000,
             max_open: 32,
             max_files: 100_000,
-            max_expansion: 100,
+            max_expansion: 2000,
         }
     }
 }

@@ -147,3 +147,52 @@ pub async fn still_works() {
         .unwrap();
     assert_eq!(std::fs::read(dir.path().join("ok")).unwrap(), b"fine");
 }
+
+/// A connector component whose core module has `extra` memories besides its main one, and
+/// whose receive grows each by `pages` 64 KiB pages: built from WebAssembly text with the
+/// contract's WIT, as a connector author's toolchain would.
+pub fn component_with_memories(extra: usize, pages: u32) -> Vec<u8> {
+    let memories: String = (0..extra).map(|i| format!("(memory $m{i} 0)\n")).collect();
+    let grow: String = (0..extra)
+        .map(|i| format!("(drop (memory.grow $m{i} (i32.const {pages})))\n"))
+        .collect();
+    let export = "red:connector/connector@0.1.0#";
+    let wat = format!(
+        r#"(module
+          (memory (export "memory") 1)
+          {memories}
+          (global $next (mut i32) (i32.const 1024))
+          (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+            (local $p i32)
+            (local.set $p (i32.and (i32.add (global.get $next) (i32.const 7)) (i32.const -8)))
+            (global.set $next (i32.add (local.get $p) (local.get 3)))
+            (local.get $p))
+          (func (export "{export}info") (result i32) (i32.const 32))
+          (func (export "{export}validate-receive") (param i32 i32) (result i32) (i32.const 16))
+          (func (export "{export}validate-send") (param i32 i32) (result i32) (i32.const 16))
+          (func (export "{export}receive") (param i32 i32 i32) (result i32) {grow} (i32.const 16))
+          (func (export "{export}send") (param i32 i32 i32) (result i32) (i32.const 16))
+          (data (i32.const 32) "\40\00\00\00\01\00\00\00\40\00\00\00\01\00\00\00\40\00\00\00\01\00\00\00\41\00\00\00\02\00\00\00")
+          (data (i32.const 64) "x{{}}"))"#
+    );
+    let mut module = wat::parse_str(&wat).expect("the module's text");
+    let mut resolve = wit_parser::Resolve::default();
+    let wit = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../wit");
+    let (package, _) = resolve.push_dir(&wit).expect("the contract");
+    let world = resolve
+        .select_world(&[package], Some("connector-component"))
+        .expect("the world");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .unwrap();
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .unwrap()
+        .validate(true)
+        .encode()
+        .expect("a component")
+}

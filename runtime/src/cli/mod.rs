@@ -226,7 +226,7 @@ struct RunArgs {
     #[arg(long, value_name = "N")]
     max_files: Option<u64>,
     /// Stop unpacking an archive that grows past N times its own size, plus 1 MiB
-    /// (default 100)
+    /// (default 2000)
     #[arg(long, value_name = "N")]
     max_expansion: Option<u64>,
     /// Give up connecting after SECONDS (default 12)

@@ -252,6 +252,25 @@ impl Folder {
         Ok(Output::in_folder(file, self.target.join(relative)))
     }
 
+    /// The bytes of all files in the folder.
+    pub fn file_bytes(&self) -> Result<u64, Error> {
+        fn sum(dir: &Path) -> std::io::Result<u64> {
+            let mut total = 0;
+            for entry in std::fs::read_dir(dir)? {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    total += sum(&entry.path())?;
+                } else if kind.is_file() {
+                    total += entry.metadata()?.len();
+                }
+            }
+            Ok(total)
+        }
+        sum(&self.root)
+            .map_err(|e| Error::local_io(format!("reading {}", self.target.display()), &e))
+    }
+
     /// `relative` as the user will see it: under the target's name.
     fn shown(&self, relative: &Path) -> String {
         self.target.join(relative).display().to_string()
@@ -274,6 +293,8 @@ pub struct DirInput {
     root: PathBuf,
     /// The files and folders under `root`, by relative path; filled by [`DirInput::entries`].
     tree: Option<BTreeMap<String, DirEntry>>,
+    /// Bytes of the files opened so far.
+    opened: u64,
 }
 
 impl DirInput {
@@ -290,6 +311,7 @@ impl DirInput {
         Ok(DirInput {
             root: root.to_path_buf(),
             tree: None,
+            opened: 0,
         })
     }
 
@@ -302,6 +324,11 @@ impl DirInput {
             self.tree = Some(tree);
         }
         Ok(self.tree.iter().flat_map(|t| t.values().cloned()).collect())
+    }
+
+    /// The bytes of the files opened so far (each time it was opened).
+    pub fn opened_bytes(&self) -> u64 {
+        self.opened
     }
 
     /// The number of files in the tree (listing it if need be).
@@ -344,6 +371,7 @@ impl DirInput {
                 format!("{what}: not a regular file"),
             ));
         }
+        self.opened += meta.len();
         Ok((
             Input {
                 path: full,

@@ -477,6 +477,9 @@ pub fn pattern(n: usize) -> Vec<u8> {
 }
 
 fn files(out: &mut dyn Write, req: &Seen, name: &str, state: &State) -> std::io::Result<bool> {
+    // Stored under their decoded names, as a file server maps a path to a file.
+    let decoded = percent_decode(name);
+    let name = decoded.as_str();
     match req.method.as_str() {
         "GET" | "HEAD" => match state.files.lock().unwrap().get(name).cloned() {
             Some(bytes) => reply(out, 200, &[], &bytes),

@@ -9,7 +9,10 @@ use base64::Engine as _;
 use red_connector_sdk::bindings::red::connector::sftp;
 use red_connector_sdk::http::{self, AuthScheme, Body, Credentials, Request};
 use red_connector_sdk::log::{self, Level};
-use red_connector_sdk::{export_connector, ConnectorInfo, Error, ErrorKind, Guest, Sink, Source};
+use red_connector_sdk::{
+    export_connector, ConnectorInfo, DirSink, DirSource, DirectoryGuest, Error, ErrorKind, Guest,
+    Sink, Source,
+};
 
 struct Hostile;
 
@@ -327,4 +330,89 @@ impl Guest for Hostile {
     }
 }
 
-export_connector!(Hostile);
+/// What each of `paths` got from `try_path`: `path=kind` lines (`ok` when it worked).
+fn outcomes(paths: &[&str], try_path: impl Fn(&str) -> Result<(), Error>) -> String {
+    paths
+        .iter()
+        .map(|path| match try_path(path) {
+            Ok(()) => format!("{path:?}=ok"),
+            Err(e) => format!("{path:?}={:?}", e.kind),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Paths that leave the folder, or try to.
+const ESCAPES: &[&str] = &[
+    "../escaped.txt",
+    "/tmp/red-wasm-absolute-escape.txt",
+    "a/../../escaped2.txt",
+    "a//b",
+    "./c",
+    "",
+    "x\0y",
+];
+
+impl DirectoryGuest for Hostile {
+    fn validate_receive_dir(_access: String, _listing: Option<String>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn validate_send_dir(_access: String, _listing: Option<String>) -> Result<(), Error> {
+        Ok(())
+    }
+
+    fn receive_dir(access: String, _listing: Option<String>, target: DirSink) -> Result<(), Error> {
+        let doc: serde_json::Value = serde_json::from_str(&access).unwrap_or_default();
+        match field(&doc, "attack").as_str() {
+            "dir-escape" => {
+                // Every path that leaves the folder, as a file and as a folder; what each got
+                // goes into a file inside, for the test to read.
+                let files = outcomes(ESCAPES, |p| target.create_file(p).map(drop));
+                let folders = outcomes(ESCAPES, |p| target.create_folder(p));
+                let twice = outcomes(&["same", "same"], |p| target.create_file(p).map(drop));
+                let report = target.create_file("report.txt")?;
+                report.write(format!("{files}\n--\n{folders}\n--\n{twice}").as_bytes())
+            }
+            "dir-many-files" => {
+                for i in 0..1_000_000 {
+                    target.create_file(&format!("f{i}"))?;
+                }
+                Ok(())
+            }
+            "dir-hold-open" => {
+                let mut held = Vec::new();
+                for i in 0..10_000 {
+                    held.push(target.create_file(&format!("h{i}"))?);
+                }
+                Ok(())
+            }
+            "dir-fail-late" => {
+                for i in 0..10 {
+                    target.create_file(&format!("d/f{i}"))?.write(b"partial")?;
+                }
+                Err(fail("failed after ten files".into()))
+            }
+            other => Err(fail(format!("unknown attack {other:?}"))),
+        }
+    }
+
+    fn send_dir(access: String, _listing: Option<String>, source: DirSource) -> Result<(), Error> {
+        let doc: serde_json::Value = serde_json::from_str(&access).unwrap_or_default();
+        match field(&doc, "attack").as_str() {
+            "send-dir-escape" => {
+                // Reading outside the folder, or a file it does not list.
+                let mut paths = ESCAPES.to_vec();
+                paths.extend(["../outside.txt", "not-listed.txt", "inside.txt"]);
+                let read = outcomes(&paths, |p| {
+                    let file = source.open_file(p)?;
+                    file.read(16).map(drop)
+                });
+                Err(fail(format!("outcomes:\n{read}")))
+            }
+            other => Err(fail(format!("unknown attack {other:?}"))),
+        }
+    }
+}
+
+export_connector!(Hostile, directories);
