@@ -276,3 +276,121 @@ fn failures_reach_the_agent_with_the_connectors_message_and_no_password() {
         "the password appears nowhere: {everything}"
     );
 }
+
+/// A RED file that copies the Directory input `indir` to `outdir` with `cp -r` and sends the
+/// file `outdir/{file}` with `output_connector`.
+fn copy_dir_red(input: Value, file: &str, output_connector: Value) -> Value {
+    json!({
+        "command": ["cp", "-r"],
+        "cli": {
+            "inputs": {
+                "indir": {"type": "Directory", "inputBinding": {"position": 0}},
+                "outname": {"type": "string", "inputBinding": {"position": 1}}
+            },
+            "outputs": {"outfile": {"type": "File", "outputBinding": {"glob": format!("outdir/{file}")}}},
+            "stdout": "stdout.txt",
+            "stderr": "stderr.txt"
+        },
+        "inputs": {"indir": input, "outname": "outdir"},
+        "outputs": {"outfile": {"class": "File", "connector": output_connector}}
+    })
+}
+
+fn dir_input(agent: &Agent, command: &str, access: Value, listing: Option<Value>) -> Value {
+    let mut input = json!({
+        "class": "Directory",
+        "path": agent.dir.path().join("inputs").join("indir").display().to_string(),
+        "connector": {"command": command, "access": access}
+    });
+    if let Some(listing) = listing {
+        input["listing"] = listing;
+    }
+    input
+}
+
+#[test]
+fn directory_inputs_over_http_with_a_listing_and_as_an_archive() {
+    let server = HttpServer::start();
+    let data = pattern(300_000);
+    server.put_file("tree/a.txt", b"alpha");
+    server.put_file("tree/sub/b.dat", &data);
+    let reference = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(reference.path(), &data).unwrap();
+    let listing = json!([
+        {"class": "File", "basename": "a.txt"},
+        {"class": "Directory", "basename": "sub", "listing": [
+            {"class": "File", "basename": "b.dat", "size": data.len(), "checksum": sha1(reference.path())}
+        ]}
+    ]);
+    let put = |name: &str| {
+        json!({"command": "red-connector-http",
+               "access": {"url": server.url(&format!("/files/{name}")), "method": "PUT"}})
+    };
+
+    // red-connector-http receive-dir: each listed file from the url joined with its path.
+    let agent = Agent::new();
+    let access = json!({"url": server.url("/files/tree")});
+    let indir = dir_input(
+        &agent,
+        "red-connector-http",
+        access.clone(),
+        Some(listing.clone()),
+    );
+    let (result, everything) = agent.run(&copy_dir_red(indir, "sub/b.dat", put("from-listing")));
+    assert_succeeded(&result, &everything);
+    assert_eq!(server.file("from-listing").unwrap(), data);
+
+    // red-connector-http-archive receive-dir: the tree as a gzip-compressed tar.
+    let tree = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tree.path().join("sub")).unwrap();
+    std::fs::write(tree.path().join("a.txt"), b"alpha").unwrap();
+    std::fs::write(tree.path().join("sub/b.dat"), &data).unwrap();
+    let tgz = tree.path().join("tree.tgz");
+    let status = Command::new("tar")
+        .args([
+            "czf",
+            tgz.to_str().unwrap(),
+            "-C",
+            tree.path().to_str().unwrap(),
+            "a.txt",
+            "sub",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    server.put_file("tree.tgz", &std::fs::read(&tgz).unwrap());
+    let agent = Agent::new();
+    let access = json!({"url": server.url("/files/tree.tgz"), "archiveFormat": "gztar"});
+    let indir = dir_input(
+        &agent,
+        "red-connector-http-archive",
+        access,
+        Some(listing.clone()),
+    );
+    let (result, everything) = agent.run(&copy_dir_red(indir, "sub/b.dat", put("from-archive")));
+    assert_succeeded(&result, &everything);
+    assert_eq!(server.file("from-archive").unwrap(), data);
+
+    // A listing whose checksum the bytes do not have: the run fails with the connector's
+    // words, before the command runs, and nothing is sent.
+    let mut wrong = listing;
+    wrong[1]["listing"][0]["checksum"] = json!(format!("sha1${}", "0".repeat(40)));
+    let agent = Agent::new();
+    let indir = dir_input(
+        &agent,
+        "red-connector-http",
+        access_of(&server),
+        Some(wrong),
+    );
+    let (result, everything) = agent.run(&copy_dir_red(indir, "sub/b.dat", put("never")));
+    assert_eq!(result["state"], "failed", "{everything}");
+    assert!(
+        everything.contains("the listing says sha1$0000"),
+        "{everything}"
+    );
+    assert!(server.file("never").is_none());
+}
+
+fn access_of(server: &HttpServer) -> Value {
+    json!({"url": server.url("/files/tree")})
+}
