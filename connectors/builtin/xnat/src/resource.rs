@@ -52,7 +52,7 @@ pub fn files(
         ];
         let path = path_in_resource(&uri, &names, text("Name").as_deref()).ok_or_else(|| {
             bad(format!(
-                "the file URI {uri} has no path in the resource {resource}"
+                "the file URI {uri} names no plain path inside the resource {resource}; refused"
             ))
         })?;
         let size = text("Size").and_then(|s| s.trim().parse::<u64>().ok());
