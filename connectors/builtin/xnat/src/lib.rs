@@ -118,9 +118,19 @@ fn receive_resource(
     let wanted: Vec<(&str, bool)> = match listed {
         None => remote.keys().map(|path| (path.as_str(), false)).collect(),
         Some(entries) => {
-            // Every listed file must be in the resource, before anything is downloaded.
-            for entry in entries.iter().filter(|e| !e.is_dir) {
-                if !remote.contains_key(&entry.path) {
+            // Every listed file must be in the resource (and no listed folder be a file
+            // there), before anything is downloaded.
+            for entry in entries {
+                if entry.is_dir && remote.contains_key(&entry.path) {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "{}: the listing's folder is a file in the resource {} (GET {listing_url})",
+                            entry.path, access.resource
+                        ),
+                    ));
+                }
+                if !entry.is_dir && !remote.contains_key(&entry.path) {
                     return Err(Error::new(
                         ErrorKind::NotFound,
                         format!(
