@@ -871,6 +871,13 @@ async fn receive_dir_with_a_listing_receives_exactly_the_listed_files() {
             "DELETE /data/JSESSION".to_owned(),
         ]
     );
+    // A listed folder that is a file in the resource: not-found naming it.
+    let listed = json!([{"class": "Directory", "basename": "2.dcm"}]);
+    let err = receive_dir(&xnat, scan_fields(), Some(listed), &dir.path().join("none"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    assert!(err.message.starts_with("2.dcm: "), "{}", err.message);
     assert_eq!(listing(dir.path()), ["some"], "no second folder");
     assert_eq!(xnat.live_sessions(), 0);
 }
@@ -1066,4 +1073,37 @@ fn cli_receives_a_resource_folder_with_run_and_cli_1() {
     assert!(!dir.path().join("nope").exists());
     assert_eq!(xnat.live_sessions(), 0);
     assert_eq!(xnat.logouts(), xnat.sessions_opened());
+}
+
+#[tokio::test]
+async fn a_percent_encoded_listing_uri_with_the_resource_label_gives_the_stored_path() {
+    // XNAT lists paths as stored; a URI that is percent-encoded (and names the resource by
+    // label, not ID) still yields the file's path, since only its decoded form ends in `Name`.
+    let xnat = server();
+    let owner = format!("{EXPERIMENT}/scans/1");
+    xnat.put_file(&owner, "DICOM", "sub dir/a b.dcm", b"encoded uri");
+    xnat.put_file(&owner, "DICOM", "100%.txt", b"a raw percent");
+    xnat.set_listed_uri(
+        &owner,
+        "DICOM",
+        "sub dir/a b.dcm",
+        "/data/experiments/E_ID/scans/1/resources/DICOM/files/sub%20dir/a%20b.dcm",
+    );
+    let dir = temp();
+    let target = dir.path().join("d");
+    receive_dir(&xnat, scan_fields(), None, &target)
+        .await
+        .unwrap();
+    assert_eq!(tree(&target), ["100%.txt", "sub dir/", "sub dir/a b.dcm"]);
+    assert_eq!(
+        std::fs::read(target.join("sub dir/a b.dcm")).unwrap(),
+        b"encoded uri"
+    );
+    assert_eq!(
+        std::fs::read(target.join("100%.txt")).unwrap(),
+        b"a raw percent"
+    );
+    assert!(xnat
+        .sequence()
+        .contains(&format!("GET {SCAN}/resources/DICOM/files/100%25.txt")));
 }
