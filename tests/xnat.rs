@@ -532,3 +532,578 @@ fn cli_receives_and_sends_with_xnat() {
     ]);
     assert_eq!(out.status.code(), Some(13), "conflict: {}", stderr(&out));
 }
+
+// receive-dir: a whole resource into a folder.
+
+const SCAN: &str = "/REST/projects/P1/subjects/S_ID/experiments/E_ID/scans/1";
+
+/// Receives resource fields into `target` as a folder (with a RED `listing` when given).
+async fn receive_dir(
+    xnat: &XnatServer,
+    fields: Value,
+    listing: Option<Value>,
+    target: &std::path::Path,
+) -> red_wasm::Result<red_wasm::Outcome> {
+    connector("xnat")
+        .receive_dir(
+            &access(xnat, fields).to_string(),
+            listing.map(|l| l.to_string()).as_deref(),
+            target,
+            &TransferOptions::default(),
+        )
+        .await
+}
+
+/// The tree under `root`: relative paths, folders with a trailing `/`, sorted.
+fn tree(root: &std::path::Path) -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let rel = entry
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if entry.file_type().unwrap().is_dir() {
+                out.push(format!("{rel}/"));
+                walk(root, &entry.path(), out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort();
+    out
+}
+
+/// Bytes that differ per file and are large enough to take several reads.
+fn dicom(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[seed as usize % 4] ^ seed)
+        .collect()
+}
+
+/// Scan 1's DICOM resource: three files at the top, two in sub-folders (one with a space and
+/// a `#` in its folder and name).
+fn scan_resource(xnat: &XnatServer) -> Vec<(&'static str, Vec<u8>)> {
+    let files = vec![
+        ("1.dcm", dicom(1, 700_000)),
+        ("2.dcm", dicom(2, 5)),
+        ("3.dcm", Vec::new()),
+        ("secondary/4.dcm", dicom(4, 1234)),
+        ("secondary/sub dir/x #5.dcm", dicom(5, 99)),
+    ];
+    for (path, bytes) in &files {
+        xnat.put_file(&format!("{EXPERIMENT}/scans/1"), "DICOM", path, bytes);
+    }
+    files
+}
+
+fn scan_fields() -> Value {
+    json!({"subject": "S_ID", "session": "E_ID", "containerType": "scans", "container": "1",
+           "resource": "DICOM"})
+}
+
+#[tokio::test]
+async fn receive_dir_of_a_scan_resource_with_sub_folders() {
+    let xnat = server();
+    let files = scan_resource(&xnat);
+    let dir = temp();
+    let target = dir.path().join("dicom");
+    let outcome = receive_dir(&xnat, scan_fields(), None, &target)
+        .await
+        .unwrap();
+    assert_eq!(
+        tree(&target),
+        [
+            "1.dcm",
+            "2.dcm",
+            "3.dcm",
+            "secondary/",
+            "secondary/4.dcm",
+            "secondary/sub dir/",
+            "secondary/sub dir/x #5.dcm"
+        ]
+    );
+    for (path, bytes) in &files {
+        assert_eq!(&std::fs::read(target.join(path)).unwrap(), bytes, "{path}");
+    }
+    let total: usize = files.iter().map(|(_, b)| b.len()).sum();
+    // The bytes moved: the files, and the listing (under 2 KiB here).
+    let listing_bytes = outcome.bytes - total as u64;
+    assert!(listing_bytes > 0 && listing_bytes < 2048, "{listing_bytes}");
+    assert_eq!(
+        xnat.sequence(),
+        [
+            format!("GET {SCAN}/resources/DICOM/files?format=json"),
+            format!("GET {SCAN}/resources/DICOM/files/1.dcm"),
+            format!("GET {SCAN}/resources/DICOM/files/2.dcm"),
+            format!("GET {SCAN}/resources/DICOM/files/3.dcm"),
+            format!("GET {SCAN}/resources/DICOM/files/secondary/4.dcm"),
+            format!("GET {SCAN}/resources/DICOM/files/secondary/sub%20dir/x%20%235.dcm"),
+            "DELETE /data/JSESSION".to_owned(),
+        ]
+    );
+    // One session: the password once, the cookie after, and a logout.
+    let seen = xnat.seen();
+    assert!(seen[0]
+        .header("authorization")
+        .unwrap()
+        .starts_with("Basic "));
+    assert!(seen[0].header("cookie").is_none());
+    for s in &seen[1..] {
+        assert!(
+            s.header("cookie").unwrap().starts_with("JSESSIONID="),
+            "{}",
+            s.target
+        );
+        assert_eq!(s.header("authorization"), None, "{}", s.target);
+    }
+    assert_eq!(xnat.sessions_opened(), 1);
+    assert_eq!(xnat.logouts(), 1);
+    assert_eq!(xnat.live_sessions(), 0);
+}
+
+#[tokio::test]
+async fn receive_dir_in_the_forms_without_a_container() {
+    let xnat = server();
+    let owners = [
+        (
+            EXPERIMENT,
+            json!({"subject": "S_ID", "session": "E_ID", "resource": "NIFTI"}),
+        ),
+        (
+            "projects/P1/subjects/S_ID",
+            json!({"subject": "sub 01", "resource": "DOCS"}),
+        ),
+        ("projects/P1", json!({"resource": "META"})),
+    ];
+    let dir = temp();
+    for (i, (owner, fields)) in owners.into_iter().enumerate() {
+        let resource = fields["resource"].as_str().unwrap();
+        xnat.put_file(owner, resource, "top.txt", format!("top {i}").as_bytes());
+        xnat.put_file(
+            owner,
+            resource,
+            "a/b/deep.txt",
+            format!("deep {i}").as_bytes(),
+        );
+        let target = dir.path().join(format!("out{i}"));
+        receive_dir(&xnat, fields.clone(), None, &target)
+            .await
+            .unwrap();
+        assert_eq!(
+            tree(&target),
+            ["a/", "a/b/", "a/b/deep.txt", "top.txt"],
+            "{fields}"
+        );
+        assert_eq!(
+            std::fs::read(target.join("top.txt")).unwrap(),
+            format!("top {i}").as_bytes()
+        );
+        assert_eq!(
+            std::fs::read(target.join("a/b/deep.txt")).unwrap(),
+            format!("deep {i}").as_bytes()
+        );
+    }
+    let gets: Vec<String> = xnat
+        .sequence()
+        .into_iter()
+        .filter(|s| s.contains("deep.txt"))
+        .collect();
+    assert_eq!(
+        gets,
+        [
+            format!("GET {E}/resources/NIFTI/files/a/b/deep.txt"),
+            "GET /REST/projects/P1/subjects/sub%2001/resources/DOCS/files/a/b/deep.txt".to_owned(),
+            "GET /REST/projects/P1/resources/META/files/a/b/deep.txt".to_owned(),
+        ]
+    );
+    assert_eq!(xnat.logouts(), 3);
+    assert_eq!(xnat.live_sessions(), 0);
+}
+
+#[tokio::test]
+async fn an_empty_resource_is_an_empty_folder() {
+    let xnat = server();
+    xnat.add_resource(&format!("{EXPERIMENT}/scans/1"), "DICOM");
+    let dir = temp();
+    let target = dir.path().join("empty");
+    let outcome = receive_dir(&xnat, scan_fields(), None, &target)
+        .await
+        .unwrap();
+    assert!(target.is_dir());
+    assert!(tree(&target).is_empty());
+    assert!(outcome.bytes < 512, "only the listing: {}", outcome.bytes);
+    assert_eq!(
+        xnat.sequence(),
+        [
+            format!("GET {SCAN}/resources/DICOM/files?format=json"),
+            "DELETE /data/JSESSION".to_owned(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_missing_resource_is_not_found_and_leaves_no_folder() {
+    let xnat = server();
+    scan_resource(&xnat);
+    let dir = temp();
+    let mut fields = scan_fields();
+    fields["resource"] = json!("NO_SUCH_RESOURCE");
+    let err = receive_dir(&xnat, fields, None, &dir.path().join("d"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    assert!(
+        err.message.contains("NO_SUCH_RESOURCE") && err.message.contains("404"),
+        "{}",
+        err.message
+    );
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+    assert_eq!(xnat.sequence().last().unwrap(), "DELETE /data/JSESSION");
+    assert_eq!(xnat.live_sessions(), 0);
+}
+
+#[tokio::test]
+async fn a_listed_file_uri_off_the_xnat_origin_or_out_of_the_resource_is_refused() {
+    let owner = format!("{EXPERIMENT}/scans/1");
+    for (uri, named) in [
+        (
+            "http://evil.example/data/experiments/E_ID/scans/1/resources/1/files/2.dcm",
+            "http://evil.example/",
+        ),
+        (
+            "//evil.example/data/experiments/E_ID/scans/1/resources/1/files/2.dcm",
+            "//evil.example/",
+        ),
+        (
+            "/data/experiments/E_ID/scans/1/resources/1/files/../../../../x",
+            "files/../../",
+        ),
+    ] {
+        let xnat = server();
+        scan_resource(&xnat);
+        xnat.set_listed_uri(&owner, "DICOM", "2.dcm", uri);
+        let dir = temp();
+        let err = receive_dir(&xnat, scan_fields(), None, &dir.path().join("d"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Remote, "{uri}: {err}");
+        assert!(err.message.contains(named), "{uri}: {}", err.message);
+        assert!(listing(dir.path()).is_empty(), "{uri}: nothing left");
+        assert_eq!(
+            xnat.sequence(),
+            [
+                format!("GET {SCAN}/resources/DICOM/files?format=json"),
+                "DELETE /data/JSESSION".to_owned(),
+            ],
+            "{uri}: no file is fetched"
+        );
+    }
+}
+
+#[tokio::test]
+async fn receive_dir_with_a_listing_receives_exactly_the_listed_files() {
+    let xnat = server();
+    let files = scan_resource(&xnat);
+    let dir = temp();
+    let target = dir.path().join("some");
+    let listed = json!([
+        {"class": "File", "basename": "2.dcm"},
+        {"class": "Directory", "basename": "secondary", "listing": [
+            {"class": "Directory", "basename": "sub dir", "listing": [
+                {"class": "File", "basename": "x #5.dcm"}
+            ]}
+        ]}
+    ]);
+    receive_dir(&xnat, scan_fields(), Some(listed), &target)
+        .await
+        .unwrap();
+    assert_eq!(
+        tree(&target),
+        [
+            "2.dcm",
+            "secondary/",
+            "secondary/sub dir/",
+            "secondary/sub dir/x #5.dcm"
+        ]
+    );
+    assert_eq!(std::fs::read(target.join("2.dcm")).unwrap(), files[1].1);
+    assert_eq!(
+        std::fs::read(target.join("secondary/sub dir/x #5.dcm")).unwrap(),
+        files[4].1
+    );
+    assert_eq!(
+        xnat.sequence(),
+        [
+            format!("GET {SCAN}/resources/DICOM/files?format=json"),
+            format!("GET {SCAN}/resources/DICOM/files/2.dcm"),
+            format!("GET {SCAN}/resources/DICOM/files/secondary/sub%20dir/x%20%235.dcm"),
+            "DELETE /data/JSESSION".to_owned(),
+        ]
+    );
+
+    // A listed file that the resource does not have: not-found naming it, nothing fetched.
+    let listed = json!([
+        {"class": "File", "basename": "1.dcm"},
+        {"class": "Directory", "basename": "secondary", "listing": [
+            {"class": "File", "basename": "missing.dcm"}
+        ]}
+    ]);
+    let before = xnat.sequence().len();
+    let err = receive_dir(&xnat, scan_fields(), Some(listed), &dir.path().join("none"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    assert!(
+        err.message.contains("secondary/missing.dcm"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        xnat.sequence()[before..],
+        [
+            format!("GET {SCAN}/resources/DICOM/files?format=json"),
+            "DELETE /data/JSESSION".to_owned(),
+        ]
+    );
+    // A listed folder that is a file in the resource: not-found naming it.
+    let listed = json!([{"class": "Directory", "basename": "2.dcm"}]);
+    let err = receive_dir(&xnat, scan_fields(), Some(listed), &dir.path().join("none"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    assert!(err.message.starts_with("2.dcm: "), "{}", err.message);
+    assert_eq!(listing(dir.path()), ["some"], "no second folder");
+    assert_eq!(xnat.live_sessions(), 0);
+}
+
+#[tokio::test]
+async fn validation_of_receive_dir_and_no_send_dir() {
+    let xnat_connector = connector("xnat");
+    assert!(xnat_connector.moves_directories());
+    let base = json!({"baseUrl": "https://xnat.example.org", "project": "P",
+                      "auth": {"username": "u", "password": "p"}, "resource": "R"});
+    let with = |fields: Value| merged(&base, fields).to_string();
+    for ok in [
+        with(json!({"subject": "S", "session": "E", "containerType": "scans", "container": "1"})),
+        with(json!({"subject": "S", "session": "E"})),
+        with(json!({"subject": "S"})),
+        with(json!({})),
+    ] {
+        xnat_connector
+            .validate_dir(Direction::Receive, &ok, None)
+            .await
+            .unwrap();
+        xnat_connector
+            .validate_dir(
+                Direction::Receive,
+                &ok,
+                Some(r#"[{"class": "File", "basename": "a.dcm"}]"#),
+            )
+            .await
+            .unwrap();
+    }
+    for (doc, expected) in [
+        (with(json!({"file": "a.dcm"})), "/file: not for receive-dir"),
+        (with(json!({"xsiType": "x"})), "/xsiType: unknown field"),
+        (
+            with(json!({"session": "E"})),
+            "/subject: required with session",
+        ),
+        (
+            merged(&base, json!({"resource": null})).to_string(),
+            "/resource:",
+        ),
+    ] {
+        let err = xnat_connector
+            .validate_dir(Direction::Receive, &doc, None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidAccess, "{doc}: {err}");
+        assert!(
+            err.message.lines().any(|l| l.starts_with(expected)),
+            "{expected:?} not in {}",
+            err.message
+        );
+    }
+    // The file modes keep requiring `file`.
+    let err = xnat_connector
+        .validate(Direction::Receive, &with(json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidAccess);
+    assert!(
+        err.message
+            .lines()
+            .any(|l| l.starts_with("/file: required")),
+        "{}",
+        err.message
+    );
+    // No send-dir.
+    let send = with(
+        json!({"subject": "S", "session": "E", "containerType": "scans",
+                           "container": "1"}),
+    );
+    let err = xnat_connector
+        .validate_dir(Direction::Send, &send, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("send-dir"), "{}", err.message);
+    let dir = temp();
+    let err = xnat_connector
+        .send_dir(&send, None, dir.path(), &TransferOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("single files only"), "{}", err.message);
+}
+
+#[test]
+fn cli_receives_a_resource_folder_with_run_and_cli_1() {
+    let xnat = server();
+    let files = scan_resource(&xnat);
+    let dir = temp();
+    let doc = access(&xnat, scan_fields());
+    let check = |target: &std::path::Path| {
+        assert_eq!(tree(target).len(), 7, "{:?}", tree(target));
+        for (path, bytes) in &files {
+            assert_eq!(&std::fs::read(target.join(path)).unwrap(), bytes, "{path}");
+        }
+    };
+
+    // red-wasm run xnat ACCESS --dir -o DIR
+    let target = dir.path().join("run");
+    let out = cli(&[
+        "run",
+        "xnat",
+        &doc.to_string(),
+        "--dir",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    check(&target);
+
+    // CLI 1: red-wasm connector-cli xnat receive-dir ACCESS LOCALDIR [--listing FILE]
+    let access_file = dir.path().join("access.json");
+    std::fs::write(&access_file, doc.to_string()).unwrap();
+    let a = access_file.to_str().unwrap();
+    let target = dir.path().join("cli1");
+    let out = cli(&[
+        "connector-cli",
+        "xnat",
+        "receive-dir",
+        a,
+        target.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    check(&target);
+
+    let listing_file = dir.path().join("listing.json");
+    std::fs::write(
+        &listing_file,
+        json!([{"class": "File", "basename": "1.dcm"}]).to_string(),
+    )
+    .unwrap();
+    let l = listing_file.to_str().unwrap();
+    let target = dir.path().join("listed");
+    let out = cli(&[
+        "connector-cli",
+        "xnat",
+        "receive-dir",
+        a,
+        target.to_str().unwrap(),
+        "--listing",
+        l,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(tree(&target), ["1.dcm"]);
+    assert_eq!(std::fs::read(target.join("1.dcm")).unwrap(), files[0].1);
+
+    let out = cli(&["connector-cli", "xnat", "receive-dir-validate", a]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let with_file = dir.path().join("with-file.json");
+    std::fs::write(
+        &with_file,
+        merged(&doc, json!({"file": "1.dcm"})).to_string(),
+    )
+    .unwrap();
+    let out = cli(&[
+        "connector-cli",
+        "xnat",
+        "receive-dir",
+        with_file.to_str().unwrap(),
+        dir.path().join("bad").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "invalid access: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("/file"), "{}", stderr(&out));
+
+    let missing = dir.path().join("missing.json");
+    std::fs::write(
+        &missing,
+        merged(&doc, json!({"resource": "NOPE"})).to_string(),
+    )
+    .unwrap();
+    let out = cli(&[
+        "run",
+        "xnat",
+        missing.to_str().unwrap(),
+        "--dir",
+        "-o",
+        dir.path().join("nope").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(ErrorKind::NotFound.exit_code() as i32),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("nope").exists());
+    assert_eq!(xnat.live_sessions(), 0);
+    assert_eq!(xnat.logouts(), xnat.sessions_opened());
+}
+
+#[tokio::test]
+async fn a_percent_encoded_listing_uri_with_the_resource_label_gives_the_stored_path() {
+    // XNAT lists paths as stored; a URI that is percent-encoded (and names the resource by
+    // label, not ID) still yields the file's path, since only its decoded form ends in `Name`.
+    let xnat = server();
+    let owner = format!("{EXPERIMENT}/scans/1");
+    xnat.put_file(&owner, "DICOM", "sub dir/a b.dcm", b"encoded uri");
+    xnat.put_file(&owner, "DICOM", "100%.txt", b"a raw percent");
+    xnat.set_listed_uri(
+        &owner,
+        "DICOM",
+        "sub dir/a b.dcm",
+        "/data/experiments/E_ID/scans/1/resources/DICOM/files/sub%20dir/a%20b.dcm",
+    );
+    let dir = temp();
+    let target = dir.path().join("d");
+    receive_dir(&xnat, scan_fields(), None, &target)
+        .await
+        .unwrap();
+    assert_eq!(tree(&target), ["100%.txt", "sub dir/", "sub dir/a b.dcm"]);
+    assert_eq!(
+        std::fs::read(target.join("sub dir/a b.dcm")).unwrap(),
+        b"encoded uri"
+    );
+    assert_eq!(
+        std::fs::read(target.join("100%.txt")).unwrap(),
+        b"a raw percent"
+    );
+    assert!(xnat
+        .sequence()
+        .contains(&format!("GET {SCAN}/resources/DICOM/files/100%25.txt")));
+}

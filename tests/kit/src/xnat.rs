@@ -8,7 +8,13 @@
 //!   scans / reconstructions / assessors (by ID or label), and resources with files at every
 //!   level. `?format=json` listings have XNAT's `{"ResultSet": {"Result": [...]}}` shape:
 //!   containers with `ID`, `label`, `xsiType`; resources with `xnat_abstractresource_id` and
-//!   `label`; files with `Name`, `Size`, `URI`.
+//!   `label`; files as XNAT 1.8 lists a resource's catalog (`CatalogUtils.getEntryDetails`):
+//!   `Name` (the file's own name), `Size` (a string), `URI`
+//!   (`/data/experiments/E/scans/1/resources/{numeric id}/files/{path}`, the path in the
+//!   resource as stored, sub-folders included, not percent-encoded), `collection` (the
+//!   resource's label), `file_tags`, `file_format`, `file_content`, `cat_ID` and `digest`
+//!   (empty: this server keeps no checksums). A file of a resource may be in sub-folders
+//!   (`put_file` with a name holding `/`); `GET .../files/{path}` serves it.
 //! - `PUT` a container (with `?xsiType=`) creates it; `PUT .../files/NAME?inbody=true` stores
 //!   the body, creating the resource on first upload (409 if the file exists, unless
 //!   `overwrite=true`); `DELETE` a file removes it. Unknown things: 404.
@@ -42,7 +48,10 @@ struct Entity {
 #[derive(Default)]
 struct Resource {
     id: u64,
+    /// Path in the resource (`/`-separated) -> bytes.
     files: BTreeMap<String, Vec<u8>>,
+    /// Listing URIs that differ from XNAT's own (to test what a connector makes of them).
+    uris: BTreeMap<String, String>,
 }
 
 #[derive(Default)]
@@ -165,6 +174,18 @@ impl XnatServer {
         let mut data = self.xnat.data.lock().unwrap();
         let res = data.resource(owner, resource);
         res.files.insert(name.into(), bytes.to_vec());
+    }
+
+    /// An empty resource `resource` of `owner` (as XNAT has after a resource is created).
+    pub fn add_resource(&self, owner: &str, resource: &str) {
+        self.xnat.data.lock().unwrap().resource(owner, resource);
+    }
+
+    /// From now on, the listing row of the file `name` has `uri` as its `URI`.
+    pub fn set_listed_uri(&self, owner: &str, resource: &str, name: &str, uri: &str) {
+        let mut data = self.xnat.data.lock().unwrap();
+        let res = data.resource(owner, resource);
+        res.uris.insert(name.into(), uri.into());
     }
 
     /// A stored file.
@@ -429,18 +450,29 @@ impl Xnat {
                 match find_resource(&data, &owner, resource) {
                     Some(label) => {
                         let r = &data.resources[&(owner.clone(), label.clone())];
+                        // XNAT's URI of the owner: experiments (and what is below them) by ID
+                        // alone.
+                        let owner_uri = match owner.find("/experiments/") {
+                            Some(at) => format!("/data{}", &owner[at..]),
+                            None => format!("/data/{owner}"),
+                        };
                         let rows = r
                             .files
                             .iter()
-                            .map(|(name, bytes)| {
+                            .map(|(path, bytes)| {
+                                let uri = r.uris.get(path).cloned().unwrap_or_else(|| {
+                                    format!("{owner_uri}/resources/{}/files/{path}", r.id)
+                                });
                                 Row(vec![
-                                    ("Name", name.clone()),
+                                    ("Name", path.rsplit('/').next().unwrap_or(path).to_owned()),
                                     ("Size", bytes.len().to_string()),
-                                    (
-                                        "URI",
-                                        format!("/data/{owner}/resources/{label}/files/{name}"),
-                                    ),
+                                    ("URI", uri),
                                     ("collection", label.clone()),
+                                    ("file_tags", String::new()),
+                                    ("file_format", String::new()),
+                                    ("file_content", String::new()),
+                                    ("cat_ID", r.id.to_string()),
+                                    ("digest", String::new()),
                                 ])
                             })
                             .collect();
@@ -449,11 +481,12 @@ impl Xnat {
                     None => (404, vec![], vec![]),
                 }
             }
-            ("GET", ["resources", resource, "files", file]) => {
+            ("GET", ["resources", resource, "files", path @ ..]) if !path.is_empty() => {
+                let file = path.join("/");
                 let found = find_resource(&data, &owner, resource).and_then(|label| {
                     data.resources[&(owner.clone(), label)]
                         .files
-                        .get(*file)
+                        .get(&file)
                         .cloned()
                 });
                 match found {

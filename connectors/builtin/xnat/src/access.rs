@@ -7,7 +7,7 @@ use red_connector_sdk::Error;
 pub const SCHEMA: &str = r#"{
   "$schema": "http://json-schema.org/draft-07/schema#",
   "type": "object",
-  "description": "receive: option 1 has containerType and container; option 2 neither; option 3 also no session; option 4 also no subject. send: subject, session, containerType and container are required.",
+  "description": "receive and receive-dir: option 1 has containerType and container; option 2 neither; option 3 also no session; option 4 also no subject. receive-dir receives the whole resource (or the files of the RED listing), so it takes no file. send: subject, session, containerType and container are required.",
   "properties": {
     "baseUrl": {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
     "project": {"type": "string"},
@@ -16,7 +16,7 @@ pub const SCHEMA: &str = r#"{
     "containerType": {"enum": ["scans", "reconstructions", "assessors"]},
     "container": {"type": "string"},
     "resource": {"type": "string", "description": "send: default OTHER"},
-    "file": {"type": "string"},
+    "file": {"type": "string", "description": "receive and send: required; receive-dir: not allowed"},
     "xsiType": {"type": "string", "description": "send only"},
     "overwriteExistingFile": {"type": "boolean", "default": false, "description": "send only"},
     "auth": {
@@ -27,15 +27,17 @@ pub const SCHEMA: &str = r#"{
     },
     "disableSSLVerification": {"type": "boolean", "default": false}
   },
-  "required": ["baseUrl", "project", "file", "auth"],
+  "required": ["baseUrl", "project", "auth"],
   "additionalProperties": false
 }"#;
 
-/// Which way the transfer goes: the two take different fields.
+/// The transfer's mode: each takes different fields.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     Receive,
     Send,
+    /// A whole resource into a folder: the receive forms without `file`.
+    ReceiveDir,
 }
 
 /// A checked access document.
@@ -47,6 +49,7 @@ pub struct XnatAccess {
     /// `(containerType, container)`.
     pub container: Option<(&'static str, String)>,
     pub resource: String,
+    /// The file of a receive or send; empty for a receive-dir.
     pub file: String,
     pub username: String,
     pub password: String,
@@ -77,12 +80,26 @@ impl XnatAccess {
             return Err(problems.into_result().unwrap_err());
         };
         let send = direction == Direction::Send;
-        let allowed: Vec<&str> = if send {
-            COMMON.iter().chain(SEND_ONLY).copied().collect()
-        } else {
-            COMMON.to_vec()
-        };
-        root.only_keys(&allowed, &mut problems);
+        let dir = direction == Direction::ReceiveDir;
+        match direction {
+            Direction::Send => {
+                let allowed: Vec<&str> = COMMON.iter().chain(SEND_ONLY).copied().collect();
+                root.only_keys(&allowed, &mut problems);
+            }
+            Direction::Receive => root.only_keys(COMMON, &mut problems),
+            Direction::ReceiveDir => {
+                // `file` is reported below, with the reason.
+                let allowed: Vec<&str> = COMMON.iter().filter(|k| **k != "file").copied().collect();
+                for key in doc.as_object().into_iter().flat_map(|o| o.keys()) {
+                    if key != "file" && !allowed.contains(&key.as_str()) {
+                        problems.add(
+                            &root.path_of(key),
+                            format!("unknown field (allowed: {})", allowed.join(", ")),
+                        );
+                    }
+                }
+            }
+        }
         let base = root.required_str("baseUrl", &mut problems);
         if let Some(base) = base {
             check_url(base, &root.path_of("baseUrl"), &mut problems);
@@ -133,7 +150,17 @@ impl XnatAccess {
             root.required_segment("resource", &mut problems)
                 .unwrap_or_default()
         };
-        let file = root.required_segment("file", &mut problems);
+        let file = if dir {
+            if root.has("file") {
+                problems.add(
+                    &root.path_of("file"),
+                    "not for receive-dir: it receives every file of the resource (a RED listing chooses some)",
+                );
+            }
+            None
+        } else {
+            root.required_segment("file", &mut problems)
+        };
         let auth = root.object("auth", true, &mut problems);
         let credentials = auth.and_then(|auth| {
             auth.only_keys(&["username", "password"], &mut problems);

@@ -1,8 +1,14 @@
 //! The built-in `xnat` connector: RED's XNAT `Http` (`red_connectors_xnat.http`). The XNAT
 //! session and container flow run here, over the host's HTTP; file bytes move host-side and
 //! only XNAT's JSON listings pass through the guest.
+//!
+//! Besides RED's file modes it offers receive-dir, which none of the original connectors
+//! have: every file of a resource (e.g. a scan's DICOM), or the files a RED listing names,
+//! into a folder, with the resource's sub-folders ([`receive_resource`]). send-dir is not
+//! offered.
 
 mod access;
+mod resource;
 
 use std::io::Read as _;
 
@@ -10,7 +16,8 @@ use red_connector_http::{check_status, redirect_error};
 use red_connector_sdk::http::{self, AuthScheme, Body, Credentials, Request, Response};
 use red_connector_sdk::io::{from_io, response_reader};
 use red_connector_sdk::{
-    export_connector, warn, ConnectorInfo, Error, ErrorKind, Guest, Sink, Source,
+    export_connector, files_only, listing, warn, ConnectorInfo, DirSink, DirSource, DirectoryGuest,
+    Error, ErrorKind, Guest, Sink, Source,
 };
 
 use access::{Direction, XnatAccess};
@@ -25,7 +32,7 @@ impl Guest for Connector {
         ConnectorInfo {
             name: "xnat".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "RED's XNAT connector: download or upload one resource file of an XNAT project, subject, experiment or container.".into(),
+            description: "RED's XNAT connector: download or upload one resource file of an XNAT project, subject, experiment or container; receive-dir downloads a whole resource (or the files of a RED listing) into a folder.".into(),
             access_schema: access::SCHEMA.into(),
         }
     }
@@ -60,6 +67,103 @@ impl Guest for Connector {
         session.logout();
         result
     }
+}
+
+impl DirectoryGuest for Connector {
+    fn validate_receive_dir(access: String, listing: Option<String>) -> Result<(), Error> {
+        XnatAccess::parse(&access, Direction::ReceiveDir)?;
+        listing
+            .as_deref()
+            .map(listing::entries)
+            .transpose()
+            .map(drop)
+    }
+
+    fn validate_send_dir(_access: String, _listing: Option<String>) -> Result<(), Error> {
+        Err(files_only("send-dir"))
+    }
+
+    fn receive_dir(access: String, listing: Option<String>, target: DirSink) -> Result<(), Error> {
+        let access = XnatAccess::parse(&access, Direction::ReceiveDir)?;
+        let listed = listing.as_deref().map(listing::entries).transpose()?;
+        let mut session = Session::new(&access);
+        let result = receive_resource(&mut session, &access, listed.as_deref(), &target);
+        session.logout();
+        result
+    }
+
+    fn send_dir(
+        _access: String,
+        _listing: Option<String>,
+        _source: DirSource,
+    ) -> Result<(), Error> {
+        Err(files_only("send-dir"))
+    }
+}
+
+/// receive-dir: `GET {owner}/resources/{resource}/files?format=json`, then each file (or each
+/// file of the RED listing, which must all be in the resource) at its path in the resource,
+/// from `{owner}/resources/{resource}/files/{path}`, streamed host-side into the folder.
+fn receive_resource(
+    session: &mut Session,
+    access: &XnatAccess,
+    listed: Option<&[listing::ListedEntry]>,
+    target: &DirSink,
+) -> Result<(), Error> {
+    let mut files = access.owner_path();
+    files.extend(["resources", access.resource.as_str(), "files"]);
+    let listing_url = access.url(&files, &[("format", "json")]);
+    let rows = session.listing(&files)?;
+    let remote = resource::files(&rows, &access.base, &access.resource, &listing_url)?;
+    let wanted: Vec<(&str, bool)> = match listed {
+        None => remote.keys().map(|path| (path.as_str(), false)).collect(),
+        Some(entries) => {
+            // Every listed file must be in the resource (and no listed folder be a file
+            // there), before anything is downloaded.
+            for entry in entries {
+                if entry.is_dir && remote.contains_key(&entry.path) {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "{}: the listing's folder is a file in the resource {} (GET {listing_url})",
+                            entry.path, access.resource
+                        ),
+                    ));
+                }
+                if !entry.is_dir && !remote.contains_key(&entry.path) {
+                    return Err(Error::new(
+                        ErrorKind::NotFound,
+                        format!(
+                            "{}: the listing's file is not in the resource {} (GET {listing_url})",
+                            entry.path, access.resource
+                        ),
+                    ));
+                }
+            }
+            entries
+                .iter()
+                .map(|e| (e.path.as_str(), e.is_dir))
+                .collect()
+        }
+    };
+    for (path, is_dir) in wanted {
+        if is_dir {
+            target.create_folder(path)?;
+            continue;
+        }
+        let mut segments = files.clone();
+        segments.extend(path.split('/'));
+        let response = session.request("GET", &segments, &[], &Body::Empty)?;
+        check_status(&response, "GET")?;
+        let file = target.create_file(path)?;
+        let got = response.copy_to_sink(&file)?;
+        if let Some(size) = remote[path].filter(|size| *size != got) {
+            warn(&format!(
+                "{path}: received {got} bytes, XNAT's listing says {size} (its catalog may be out of date)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The upload sequence of shared/CONNECTORS.md: find or create the container, check the
@@ -206,17 +310,24 @@ impl<'a> Session<'a> {
         Ok(response)
     }
 
-    /// `GET segments?format=json`: the rows of XNAT's `ResultSet.Result`.
+    /// `GET segments?format=json`: the rows of XNAT's `ResultSet.Result`. A listing larger
+    /// than [`MAX_LISTING`] is a `remote` error.
     fn listing(&mut self, segments: &[&str]) -> Result<Vec<serde_json::Value>, Error> {
         let response = self.request("GET", segments, &[("format", "json")], &Body::Empty)?;
         check_status(&response, "GET")?;
         let url = response.url();
         let mut text = Vec::new();
         response_reader(&response, None)
-            .take(MAX_LISTING)
+            .take(MAX_LISTING + 1)
             .read_to_end(&mut text)
             .map_err(|e| from_io(e, ErrorKind::Network))?;
         let bad = |why: String| Error::new(ErrorKind::Remote, format!("GET {url}: {why}"));
+        if text.len() as u64 > MAX_LISTING {
+            return Err(bad(format!(
+                "the listing is larger than {} MiB",
+                MAX_LISTING >> 20
+            )));
+        }
         let doc: serde_json::Value =
             serde_json::from_slice(&text).map_err(|e| bad(format!("not a JSON listing: {e}")))?;
         match doc.pointer("/ResultSet/Result") {
@@ -245,4 +356,4 @@ impl<'a> Session<'a> {
     }
 }
 
-export_connector!(Connector);
+export_connector!(Connector, directories);
