@@ -179,3 +179,65 @@ async fn apache_digest_put_sends_the_body_once_and_gets_it_back() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Auth, "{err}");
 }
+
+#[tokio::test]
+async fn nginx_serves_a_listed_folder_and_an_archive_behind_auth_basic() {
+    let Some(nginx) = WebServer::nginx(None) else {
+        return;
+    };
+    let data = pattern(1 << 20);
+    nginx.put("private/run 1/a.csv", b"a,b\n1,2\n");
+    nginx.put("private/run 1/raw/data.bin", &data);
+    // The same tree as a gzip-compressed tar, made by GNU tar as a site would.
+    let tgz = temp();
+    let archive = tgz.path().join("run.tgz");
+    let status = std::process::Command::new("tar")
+        .args(["czf", archive.to_str().unwrap(), "-C"])
+        .arg(nginx.root().join("private/run 1"))
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    nginx.put("private/run.tgz", &std::fs::read(&archive).unwrap());
+    let listed = json!([
+        {"class": "File", "basename": "a.csv", "size": 8},
+        {"class": "Directory", "basename": "raw", "listing": [{"class": "File", "basename": "data.bin"}]}
+    ])
+    .to_string();
+    let options = red_wasm::TransferOptions::default();
+    let dir = temp();
+
+    let access = json!({"url": nginx.url("/private/run 1"), "auth": auth()}).to_string();
+    let target = dir.path().join("listed");
+    connector("http")
+        .receive_dir(&access, Some(&listed), &target, &options)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(target.join("raw/data.bin")).unwrap(), data);
+    let encoded = "/private/run%201/raw/data.bin";
+    assert!(
+        nginx.access_log_with(encoded).contains(encoded),
+        "each path percent-encoded"
+    );
+
+    let access =
+        json!({"url": nginx.url("/private/run.tgz"), "auth": auth(), "archiveFormat": "gztar"})
+            .to_string();
+    let target = dir.path().join("unpacked");
+    connector("http-archive")
+        .receive_dir(&access, Some(&listed), &target, &options)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(target.join("a.csv")).unwrap(), b"a,b\n1,2\n");
+    assert_eq!(std::fs::read(target.join("raw/data.bin")).unwrap(), data);
+
+    // A wrong password fails the first file, and nothing is left.
+    let wrong = json!({"url": nginx.url("/private/run 1"), "auth": {"username": USER, "password": "wrong"}})
+        .to_string();
+    let err = connector("http")
+        .receive_dir(&wrong, Some(&listed), &dir.path().join("no"), &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    assert_eq!(listing(dir.path()), ["listed", "unpacked"]);
+}
