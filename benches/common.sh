@@ -11,12 +11,13 @@ bash .ci/deps >/dev/null
 # BUILD=static measures the static binary that RED images get; BUILD=both (http.sh, sftp.sh)
 # runs the glibc and the static build side by side.
 cargo build --release --workspace --bins -q
-rw_dir=target/release
+target_dir=${CARGO_TARGET_DIR:-target}
+rw_dir=$target_dir/release
 case "${BUILD:-glibc}" in
 static | both)
     cargo build --release --workspace --bins -q --target x86_64-unknown-linux-musl
-    rw_static=target/x86_64-unknown-linux-musl/release/red-wasm
-    [ "${BUILD}" = static ] && rw_dir=target/x86_64-unknown-linux-musl/release
+    rw_static=$target_dir/x86_64-unknown-linux-musl/release/red-wasm
+    [ "${BUILD}" = static ] && rw_dir=$target_dir/x86_64-unknown-linux-musl/release
     ;;
 esac
 rw="$rw_dir/red-wasm"

@@ -150,6 +150,9 @@ impl Flavor {
                 let base = url::Url::parse(&access.url)
                     .map_err(|e| Error::new(ErrorKind::InvalidAccess, format!("/url: {e}")))?;
                 let method = access.method.unwrap_or(Method::Get);
+                // Folders first (empty ones too), then every file in one host call that keeps
+                // several requests in flight.
+                let mut files = Vec::new();
                 for entry in entries {
                     if entry.is_dir {
                         target.create_folder(&entry.path)?;
@@ -157,11 +160,12 @@ impl Flavor {
                     }
                     let mut request = access.request(method, Vec::new());
                     request.url = join(&base, &entry.path);
-                    let response = http::send(&request, &Body::Empty)?;
-                    check_status(&response, method.as_str())?;
-                    let file = target.create_file(&entry.path)?;
-                    response.copy_to_sink(&file)?;
+                    files.push(http::FetchItem {
+                        request,
+                        path: entry.path,
+                    });
                 }
+                http::fetch_to_dir(&files, &target)?;
                 Ok(())
             }
             Flavor::Archive => {

@@ -46,7 +46,12 @@ pub async fn serve(dir: PathBuf, port: u16) -> Result<(), Error> {
             return Ok(());
         };
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok((stream, _)) => {
+                // The head and the body go in separate writes: without this, each answer on a
+                // kept-alive connection waits for the client's delayed ACK (40 ms).
+                let _ = stream.set_nodelay(true);
+                stream
+            }
             Err(e) => {
                 // Out of file descriptors, say: not a reason to stop serving.
                 eprintln!("red-wasm: serve: accepting: {e}");

@@ -16,11 +16,11 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use wasmtime::component::Resource;
 
-use super::dir::DirSinkHandle;
+use super::dir::{confine, DirSinkHandle, Folder};
 use super::local::{Input, MAX_READ};
 use super::{HostState, TransferCtx};
 use crate::bindings::red::connector::http::{
-    ArchiveFormat, AuthScheme, Body, Credentials, Host, HostResponse, Request,
+    ArchiveFormat, AuthScheme, Body, Credentials, FetchItem, Host, HostResponse, Request,
 };
 use crate::bindings::red::connector::local::Sink;
 use crate::secrets::SecretKind;
@@ -35,6 +35,10 @@ pub const MAX_HEADERS: usize = 100;
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The longest URL a connector may ask for.
 pub const MAX_URL: usize = 64 * 1024;
+
+/// Requests `fetch-to-dir` keeps in flight: enough to hide the round trips of small files on
+/// kept-alive connections, few enough not to crowd a server.
+const FETCH_PARALLEL: usize = 8;
 
 /// Read buffer for streaming the local file as a request body.
 const UPLOAD_CHUNK: usize = 1024 * 1024;
@@ -190,6 +194,83 @@ impl Host for HostState {
         }
         handle
     }
+
+    async fn fetch_to_dir(
+        &mut self,
+        files: Vec<FetchItem>,
+        target: Resource<DirSinkHandle>,
+    ) -> Result<u64, Error> {
+        use futures_util::StreamExt as _;
+        self.table.get(&target)?;
+        let ctx = &self.transfer;
+        let folder = ctx
+            .dir_output
+            .as_ref()
+            .ok_or_else(|| Error::internal("this transfer has no folder"))?
+            .folder()
+            .clone();
+        // Every path checked before the first request.
+        let items = files
+            .into_iter()
+            .map(|item| Ok((item.request, confine(&item.path)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let mut fetches = futures_util::stream::iter(items)
+            .map(|(request, path)| fetch_one(ctx, &folder, request, path))
+            .buffer_unordered(FETCH_PARALLEL);
+        let mut written = 0;
+        // The first error drops the stream, and with it the requests still in flight.
+        while let Some(result) = fetches.next().await {
+            written += result?;
+        }
+        Ok(written)
+    }
+}
+
+/// One file of `fetch-to-dir`: the request, its status checked, its body into a new file.
+async fn fetch_one(
+    ctx: &TransferCtx,
+    folder: &Folder,
+    request: Request,
+    path: std::path::PathBuf,
+) -> Result<u64, Error> {
+    let method = request.method.clone();
+    let mut response = execute(ctx, request, Payload::Empty).await?;
+    let status = response.status();
+    if status.as_u16() >= 400 {
+        let kind = match status.as_u16() {
+            401 | 403 | 407 => ErrorKind::Auth,
+            404 | 410 => ErrorKind::NotFound,
+            409 | 412 => ErrorKind::Conflict,
+            _ => ErrorKind::Remote,
+        };
+        return Err(Error::new(
+            kind,
+            format!(
+                "{method} {} answered {} {}",
+                response.url(),
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default()
+            ),
+        ));
+    }
+    let url = response.url().to_string();
+    let mut output = folder.create_file(&path, &ctx.meter)?;
+    let mut written = 0u64;
+    loop {
+        let chunk = response.chunk().await.map_err(|e| {
+            Error::new(
+                ErrorKind::Network,
+                format!("reading the body of {url}: {}", chain(&e)),
+            )
+        })?;
+        let Some(chunk) = chunk else { break };
+        ctx.meter.bytes(chunk.len() as u64)?;
+        output.write_all(&chunk)?;
+        written += chunk.len() as u64;
+        ctx.observer.progress(ctx.meter.moved(), None);
+    }
+    output.commit()?;
+    Ok(written)
 }
 
 impl HostResponse for HostState {

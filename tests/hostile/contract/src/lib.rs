@@ -371,8 +371,17 @@ impl DirectoryGuest for Hostile {
                 let files = outcomes(ESCAPES, |p| target.create_file(p).map(drop));
                 let folders = outcomes(ESCAPES, |p| target.create_folder(p));
                 let twice = outcomes(&["same", "same"], |p| target.create_file(p).map(drop));
+                // The host's batch download checks its paths the same way.
+                let fetched = outcomes(ESCAPES, |p| {
+                    let item = http::FetchItem {
+                        request: with_password(&doc, "/files/x", AuthScheme::Basic),
+                        path: p.to_owned(),
+                    };
+                    http::fetch_to_dir(&[item], &target).map(drop)
+                });
                 let report = target.create_file("report.txt")?;
-                report.write(format!("{files}\n--\n{folders}\n--\n{twice}").as_bytes())
+                let text = format!("{files}\n--\n{folders}\n--\n{fetched}\n--\n{twice}");
+                report.write(text.as_bytes())
             }
             "dir-many-files" => {
                 for i in 0..1_000_000 {
