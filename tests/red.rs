@@ -152,6 +152,7 @@ fn cli1_commands_speak_the_protocol() {
         "red-connector-http",
         "red-connector-http-json",
         "red-connector-http-mock-send",
+        "red-connector-http-archive",
         "red-connector-ssh",
         "red-connector-xnat-http",
     ] {
@@ -165,6 +166,7 @@ fn cli1_commands_speak_the_protocol() {
     let out = command(&bin, "red-connector-http", &[]);
     assert_eq!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stdout).contains("receive-file ACCESS LOCALFILE"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("receive-dir ACCESS LOCALDIR"));
     let out = command(&bin, "red-connector-http", &["--version"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("red-wasm"));
 
