@@ -43,6 +43,10 @@ const RUST: &[Template] = &[
         include_str!("../../../connectors/sdk/src/io.rs"),
     ),
     (
+        "red-connector-sdk/src/listing.rs",
+        include_str!("../../../connectors/sdk/src/listing.rs"),
+    ),
+    (
         "red-connector-sdk/src/web.rs",
         include_str!("../../../connectors/sdk/src/web.rs"),
     ),
@@ -146,4 +150,23 @@ pub fn create(name: &str, lang: Lang, parent: &Path) -> Result<PathBuf, Error> {
         }
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module added to the SDK must go into the projects `new` writes, or they do not build.
+    #[test]
+    fn every_sdk_source_file_is_in_the_rust_template() {
+        let sdk = concat!(env!("CARGO_MANIFEST_DIR"), "/../connectors/sdk/src");
+        for entry in std::fs::read_dir(sdk).unwrap() {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            let path = format!("red-connector-sdk/src/{name}");
+            assert!(
+                RUST.iter().any(|(p, _)| *p == path),
+                "{path} is missing from cli/new.rs"
+            );
+        }
+    }
 }
