@@ -146,7 +146,7 @@ fn validate_info_and_list_have_result_documents() {
     let out = cli(&["list", "--json"]);
     let doc = parse(&out.stdout);
     result_doc(&doc, "list", "succeeded");
-    assert_eq!(doc["connectors"].as_array().unwrap().len(), 5);
+    assert_eq!(doc["connectors"].as_array().unwrap().len(), 6);
     let out = cli(&["run", "http", r#"{"url": "http://127.0.0.1:9/"}"#, "--json"]);
     assert_eq!(
         out.status.code(),
