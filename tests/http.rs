@@ -259,7 +259,14 @@ async fn error_statuses_name_the_status_line_and_url() {
         (503, ErrorKind::Remote),
     ] {
         let url = server.url(&format!("/status/{code}"));
-        let err = receive("http", json!({"url": url}), &target)
+        // Without retries: 500 and 503 would be tried again (see the retry test).
+        let access = json!({"url": url}).to_string();
+        let err = connector("http")
+            .receive(
+                &access,
+                ReceiveTarget::File(target.clone()),
+                &with_retries(0),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.kind, kind, "{code}");
@@ -343,9 +350,17 @@ async fn a_refused_connection_is_a_network_error() {
     };
     let dir = temp();
     let url = format!("http://127.0.0.1:{port}/x");
-    let err = receive("http", json!({"url": url}), &dir.path().join("out"))
+    let access = json!({"url": url}).to_string();
+    let target = ReceiveTarget::File(dir.path().join("out"));
+    let started = std::time::Instant::now();
+    let err = connector("http")
+        .receive(&access, target, &with_retries(1))
         .await
         .unwrap_err();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "tried again after 1 s"
+    );
     assert_eq!(err.kind, ErrorKind::Network);
     assert!(
         err.message.contains("could not connect") && err.message.contains(&url),
@@ -805,7 +820,15 @@ fn cli_exit_codes_differ_by_error_kind() {
         (json!({"url": server.url("/status/500")}), 16, "500"),
     ];
     for (access, code, needle) in cases {
-        let out = cli(&["run", "http", &access.to_string(), "-o", t]);
+        let out = cli(&[
+            "run",
+            "http",
+            &access.to_string(),
+            "-o",
+            t,
+            "--retries",
+            "0",
+        ]);
         assert_eq!(out.status.code(), Some(code), "{access}: {}", stderr(&out));
         assert!(stderr(&out).contains(needle), "{access}: {}", stderr(&out));
         assert!(!stderr(&out).contains("bad\""), "no secret in messages");
@@ -905,4 +928,127 @@ fn cli_timeouts_default_to_the_originals_and_can_be_set() {
     let out = cli(&["run", "http", &access, "--idle-timeout=0"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--idle-timeout"), "{}", stderr(&out));
+}
+
+/// Options with `retries` tries again per request.
+fn with_retries(retries: u32) -> TransferOptions {
+    TransferOptions {
+        retries,
+        ..TransferOptions::default()
+    }
+}
+
+fn requests_for(server: &HttpServer, path: &str) -> usize {
+    server.seen().iter().filter(|s| s.target == path).count()
+}
+
+#[tokio::test]
+async fn transient_failures_are_tried_again_where_that_is_safe() {
+    let server = HttpServer::start();
+    server.put_file("data", b"the data");
+    let dir = temp();
+    let target = dir.path().join("out");
+    let http = connector("http");
+
+    // 503 twice, then the file: a GET gets it on the third try, after 1 s and 2 s.
+    let started = std::time::Instant::now();
+    let access = json!({"url": server.url("/flaky/2/data")}).to_string();
+    http.receive(
+        &access,
+        ReceiveTarget::File(target.clone()),
+        &with_retries(3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"the data");
+    assert_eq!(requests_for(&server, "/flaky/2/data"), 3);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3));
+
+    // 429 with Retry-After: 1 is honoured.
+    let started = std::time::Instant::now();
+    let access = json!({"url": server.url("/busy/data")}).to_string();
+    http.receive(
+        &access,
+        ReceiveTarget::File(target.clone()),
+        &with_retries(3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(requests_for(&server, "/busy/data"), 2);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+
+    // A POST whose body went out is not repeated; a PUT is.
+    let source = dir.path().join("source");
+    std::fs::write(&source, b"upload").unwrap();
+    let post = json!({"url": server.url("/flaky/1/posted"), "method": "POST"}).to_string();
+    let err = http
+        .send(&post, &source, &with_retries(3))
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("503"), "{}", err.message);
+    assert_eq!(requests_for(&server, "/flaky/1/posted"), 1);
+    let put = json!({"url": server.url("/flaky/1/put"), "method": "PUT"}).to_string();
+    http.send(&put, &source, &with_retries(3)).await.unwrap();
+    assert_eq!(requests_for(&server, "/flaky/1/put"), 2);
+    assert_eq!(server.file("put").unwrap(), b"upload");
+
+    // Out of tries: the last answer stands; --retries 0 tries once.
+    let access = json!({"url": server.url("/flaky/5/data")}).to_string();
+    let err = http
+        .receive(
+            &access,
+            ReceiveTarget::File(target.clone()),
+            &with_retries(1),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Remote);
+    assert_eq!(requests_for(&server, "/flaky/5/data"), 2);
+    let access = json!({"url": server.url("/flaky/9/data")}).to_string();
+    http.receive(
+        &access,
+        ReceiveTarget::File(target.clone()),
+        &with_retries(0),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(requests_for(&server, "/flaky/9/data"), 1);
+
+    // Every try counts against --max-requests.
+    let access = json!({"url": server.url("/flaky/3/data")}).to_string();
+    let options = TransferOptions {
+        limits: red_wasm::Limits {
+            max_requests: 2,
+            ..red_wasm::Limits::default()
+        },
+        ..with_retries(5)
+    };
+    let err = http
+        .receive(&access, ReceiveTarget::File(target.clone()), &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{}", err.message);
+    assert!(err.message.contains("--max-requests"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_connector_can_send_a_request_at_most_once() {
+    let server = HttpServer::start();
+    server.put_file("data", b"x");
+    let dir = temp();
+    let target = dir.path().join("out");
+    let hostile = runtime()
+        .load_file(&hostile_dir().join("hostile_contract.wasm"))
+        .unwrap();
+    let access = json!({"attack": "send-once", "url": server.url("/flaky/1/data")}).to_string();
+    hostile
+        .receive(
+            &access,
+            ReceiveTarget::File(target.clone()),
+            &with_retries(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"503");
+    assert_eq!(requests_for(&server, "/flaky/1/data"), 1);
 }

@@ -60,6 +60,10 @@ pub struct TransferOptions {
     /// Cancels the transfer when triggered: the connector stops, host I/O is dropped, and a
     /// receive leaves no file. (Dropping the transfer's future does the same.)
     pub cancel: Option<CancellationToken>,
+    /// How often an HTTP request that failed transiently (no connection, cut before the
+    /// answer, 408, 429, 500, 502-504) is tried again where repeating it is safe (`--retries`;
+    /// default 3, after 1, 2 and 4 s or the server's `Retry-After`).
+    pub retries: u32,
 }
 
 impl Default for TransferOptions {
@@ -73,6 +77,7 @@ impl Default for TransferOptions {
             observer: Arc::new(Silent),
             insecure_tls_hosts: Vec::new(),
             cancel: None,
+            retries: crate::host::retry::DEFAULT_RETRIES,
         }
     }
 }
@@ -500,6 +505,7 @@ impl Connector {
             dir_input,
             host_keys: options.ssh_host_keys.clone(),
             stop: stop.clone(),
+            retries: options.retries,
         };
         let stderr = crate::host::stderr::GuestStderr::default();
         let mut store = Store::new(

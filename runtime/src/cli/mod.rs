@@ -229,6 +229,11 @@ struct RunArgs {
     /// (default 2000)
     #[arg(long, value_name = "N")]
     max_expansion: Option<u64>,
+    /// Try an HTTP request that failed transiently (no connection, cut off before the answer,
+    /// 408, 429, 500, 502, 503, 504) up to N more times where repeating it is safe, after 1,
+    /// 2, 4... s or the server's Retry-After (default 3; 0 turns retries off)
+    #[arg(long, value_name = "N")]
+    retries: Option<u32>,
     /// Give up connecting after SECONDS (default 12)
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     connect_timeout: Option<Duration>,
@@ -384,6 +389,7 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 max_open,
                 max_files,
                 max_expansion,
+                retries,
                 ssh_host_key,
                 ssh_known_hosts,
                 connect_timeout,
@@ -454,6 +460,7 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 observer: observer.clone(),
                 insecure_tls_hosts: insecure_host,
                 cancel: Some(cancel_on_interrupt()),
+                retries: retries.unwrap_or(TransferOptions::default().retries),
             };
             let listing = listing.as_deref();
             let (direction, result) = match (send, send_dir, output) {

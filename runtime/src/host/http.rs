@@ -18,9 +18,10 @@ use wasmtime::component::Resource;
 
 use super::dir::{confine, DirSinkHandle, Folder};
 use super::local::{Input, MAX_READ};
-use super::{HostState, TransferCtx};
+use super::{retry, HostState, TransferCtx};
 use crate::bindings::red::connector::http::{
     ArchiveFormat, AuthScheme, Body, Credentials, FetchItem, Host, HostResponse, Request,
+    SendOptions,
 };
 use crate::bindings::red::connector::local::Sink;
 use crate::secrets::SecretKind;
@@ -181,13 +182,23 @@ impl Host for HostState {
         request: Request,
         body: Body,
     ) -> Result<Resource<ResponseHandle>, Error> {
+        self.send_with(request, body, SendOptions { retry: true })
+            .await
+    }
+
+    async fn send_with(
+        &mut self,
+        request: Request,
+        body: Body,
+        options: SendOptions,
+    ) -> Result<Resource<ResponseHandle>, Error> {
         let payload = match body {
             Body::Empty => Payload::Empty,
             Body::Bytes(bytes) => Payload::Bytes(bytes.into()),
             Body::FromSource(source) => Payload::File(self.table.get(&source)?.input().clone()),
         };
         self.open_handle()?;
-        let response = execute(&self.transfer, request, payload).await;
+        let response = execute(&self.transfer, request, payload, options.retry).await;
         let handle = response.and_then(|r| Ok(self.table.push(ResponseHandle::new(r))?));
         if handle.is_err() {
             self.close_handle();
@@ -234,7 +245,7 @@ async fn fetch_one(
     path: std::path::PathBuf,
 ) -> Result<u64, Error> {
     let method = request.method.clone();
-    let mut response = execute(ctx, request, Payload::Empty).await?;
+    let mut response = execute(ctx, request, Payload::Empty, true).await?;
     let status = response.status();
     if status.as_u16() >= 400 {
         let kind = match status.as_u16() {
@@ -368,6 +379,7 @@ async fn execute(
     ctx: &TransferCtx,
     request: Request,
     payload: Payload,
+    retry: bool,
 ) -> Result<reqwest::Response, Error> {
     let mut method = Method::from_bytes(request.method.as_bytes()).map_err(|_| {
         Error::internal(format!(
@@ -399,6 +411,7 @@ async fn execute(
             ctx.policy.check_tls_skip(&url)?;
         }
         let hop = Hop {
+            retry,
             ctx,
             client,
             method: &method,
@@ -557,6 +570,8 @@ fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, Error> {
 
 /// One request of a redirect chain.
 struct Hop<'a> {
+    /// Whether a transient failure may be tried again (the connector can say no).
+    retry: bool,
     ctx: &'a TransferCtx,
     client: &'a reqwest::Client,
     method: &'a Method,
@@ -610,7 +625,61 @@ impl Hop<'_> {
         let answer = digest_answer(&challenge, credentials, self.method, self.url)?;
         self.send_once(Some(answer)).await
     }
+    /// Sends the request, and again after a transient failure where that is safe (see
+    /// [`super::retry`]), each try logged.
     async fn send_once(&self, authorization: Option<String>) -> Result<reqwest::Response, Error> {
+        let mut attempt = 0;
+        loop {
+            let outcome = self.try_once(authorization.clone()).await;
+            let retries = if self.retry { self.ctx.retries } else { 0 };
+            let (wait, why) = match &outcome {
+                Ok(response) if retry::transient_status(response.status()) => {
+                    // An answer means the body (if any) went out.
+                    if attempt >= retries || !retry::may_repeat(self.method, self.has_body()) {
+                        return outcome.map_err(|f| f.error);
+                    }
+                    let status = response.status();
+                    let why = format!(
+                        "{} {}",
+                        status.as_u16(),
+                        status.canonical_reason().unwrap_or_default()
+                    );
+                    (retry::delay(attempt, Some(response.headers())), why)
+                }
+                Err(failure) if failure.transient => {
+                    let body_sent = self.has_body() && !failure.before_connecting;
+                    if attempt >= retries || !retry::may_repeat(self.method, body_sent) {
+                        return outcome.map_err(|f| f.error);
+                    }
+                    (retry::delay(attempt, None), failure.error.message.clone())
+                }
+                _ => return outcome.map_err(|f| f.error),
+            };
+            let Some(wait) = wait else {
+                return outcome.map_err(|f| f.error);
+            };
+            drop(outcome);
+            attempt += 1;
+            self.ctx.observer.log(
+                crate::LogLevel::Info,
+                &format!(
+                    "retrying {} {} in {wait:?} (try {} of {}): {why}",
+                    self.method,
+                    shown(self.url),
+                    attempt + 1,
+                    retries + 1
+                ),
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn has_body(&self) -> bool {
+        !matches!(self.payload, Payload::Empty)
+    }
+
+    /// One try: the request counted, sent, and its answer's head read.
+    async fn try_once(&self, authorization: Option<String>) -> Result<reqwest::Response, Failure> {
         self.ctx.meter.request()?;
         // What the request line and headers carry counts against --max-bytes too.
         let head: usize = self.url.as_str().len()
@@ -627,6 +696,7 @@ impl Hop<'_> {
             url,
             headers,
             payload,
+            ..
         } = *self;
         let mut builder = client
             .request(method.clone(), url.clone())
@@ -661,10 +731,36 @@ impl Hop<'_> {
                     .body(reqwest::Body::wrap_stream(stream))
             }
         };
-        builder
-            .send()
-            .await
-            .map_err(|e| transport_error(method, url, &e))
+        builder.send().await.map_err(|e| {
+            let error = transport_error(method, url, &e);
+            // A certificate that fails its check fails again; a connection that could not be
+            // made or broke off may not.
+            let tls = error.message.contains("(TLS:") || error.message.contains("certificate");
+            Failure {
+                transient: !tls && !e.is_builder() && !e.is_body(),
+                before_connecting: e.is_connect(),
+                error,
+            }
+        })
+    }
+}
+
+/// A try that failed before an answer came.
+struct Failure {
+    error: Error,
+    /// Worth trying again (a network failure, not a certificate or a local problem).
+    transient: bool,
+    /// No connection was made, so no byte of a body went out.
+    before_connecting: bool,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure {
+            error,
+            transient: false,
+            before_connecting: true,
+        }
     }
 }
 

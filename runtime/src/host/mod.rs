@@ -9,6 +9,7 @@ pub mod dir;
 pub mod http;
 pub mod local;
 pub mod log;
+pub mod retry;
 pub mod sftp;
 pub mod stderr;
 
@@ -122,6 +123,8 @@ pub struct TransferCtx {
     pub host_keys: HostKeyCheck,
     /// Stops the transfer's blocking host I/O (SFTP) on deadline, cancellation or drop.
     pub stop: HostStop,
+    /// How often a request that failed transiently is tried again (see [`retry`]).
+    pub retries: u32,
 }
 
 /// How long [`HostStop::halt`] waits for stopped host work to wind down (an SFTP upload

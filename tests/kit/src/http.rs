@@ -81,6 +81,8 @@ struct State {
     seen: Mutex<Vec<Seen>>,
     sunk: AtomicU64,
     stop: AtomicBool,
+    /// Failures answered so far, by route and name (the `flaky` and `busy` routes).
+    failures: Mutex<HashMap<String, u32>>,
 }
 
 /// A running server; it stops when dropped.
@@ -340,6 +342,19 @@ fn read_body(reader: &mut impl BufRead, head: &Head, discard: bool) -> Option<(V
     Some((body, total))
 }
 
+impl State {
+    /// Counts one more failure for `key` while fewer than `n` were answered; whether it did.
+    fn fail_once(&self, key: &str, n: u32) -> bool {
+        let mut failures = self.failures.lock().unwrap();
+        let count = failures.entry(key.to_owned()).or_default();
+        if *count < n {
+            *count += 1;
+            return true;
+        }
+        false
+    }
+}
+
 /// Writes the answer; `Ok(false)` when the connection must close afterwards.
 fn respond(out: &mut dyn Write, req: &Seen, state: &State) -> std::io::Result<bool> {
     let (path, query) = req
@@ -443,6 +458,20 @@ fn respond(out: &mut dyn Write, req: &Seen, state: &State) -> std::io::Result<bo
             Ok(true)
         }
         "sink" => reply(out, 201, &[], b""),
+        // `/flaky/N/NAME`: the first N requests for NAME answer 503, then it is `/files/NAME`.
+        "flaky" => {
+            let (n, name) = rest.split_once('/').unwrap_or(("0", rest));
+            let failed = state.fail_once(&format!("flaky/{rest}"), n.parse().unwrap_or(0));
+            match failed {
+                true => reply(out, 503, &[], b"busy"),
+                false => files(out, req, name, state),
+            }
+        }
+        // `/busy/NAME`: the first request answers 429 with `Retry-After: 1`.
+        "busy" => match state.fail_once(&format!("busy/{rest}"), 1) {
+            true => reply(out, 429, &[("Retry-After", "1".to_owned())], b""),
+            false => files(out, req, rest, state),
+        },
         // The Authorization headers the request carried, one a line (after a Digest
         // challenge with `?challenge=digest` when it carried none).
         "echo" => {

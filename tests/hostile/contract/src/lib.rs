@@ -319,6 +319,20 @@ impl Guest for Hostile {
                 }
                 Ok(())
             }
+            "send-once" => {
+                // A request the connector wants out at most once: no retry on a 503.
+                let request = Request {
+                    method: "GET".into(),
+                    url: field(&doc, "url"),
+                    headers: vec![],
+                    auth: None,
+                    verify_tls: true,
+                    follow_redirects: true,
+                };
+                let options = http::SendOptions { retry: false };
+                let response = http::send_with(&request, &Body::Empty, options)?;
+                target.write(response.status().to_string().as_bytes())
+            }
             "panic" => panic!("deliberate panic: {}", field(&doc, "reason")),
             "huge-error" => Err(fail("E".repeat(100 << 20))),
             other => Err(fail(format!("unknown attack {other:?}"))),
