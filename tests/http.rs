@@ -285,7 +285,7 @@ async fn a_failed_receive_keeps_an_existing_file_as_it_was() {
     let dir = temp();
     let target = dir.path().join("precious.csv");
     std::fs::write(&target, b"old contents").unwrap();
-    let err = receive("http", json!({"url": server.url("/truncated")}), &target)
+    let err = receive_once("http", json!({"url": server.url("/truncated")}), &target)
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Network);
@@ -299,7 +299,7 @@ async fn a_body_cut_short_or_dropped_is_a_network_error_and_leaves_nothing() {
     let dir = temp();
     for route in ["/truncated", "/drop"] {
         for name in ["http", "http-json"] {
-            let err = receive(
+            let err = receive_once(
                 name,
                 json!({"url": server.url(route)}),
                 &dir.path().join("out"),
@@ -901,7 +901,7 @@ async fn a_password_in_the_url_never_appears_in_messages() {
     let dir = temp();
     let base = server.base().replace("http://", "http://alice:hunter2@");
     for path in ["/status/404", "/truncated", "/loop/0"] {
-        let err = receive(
+        let err = receive_once(
             "http",
             json!({"url": format!("{base}{path}")}),
             &dir.path().join("o"),
@@ -921,13 +921,37 @@ fn cli_timeouts_default_to_the_originals_and_can_be_set() {
     let server = HttpServer::start();
     let access = json!({"url": server.url("/stall")}).to_string();
     let started = std::time::Instant::now();
-    let out = cli(&["run", "http", &access, "--idle-timeout", "0.5"]);
+    let out = cli(&[
+        "run",
+        "http",
+        &access,
+        "--idle-timeout",
+        "0.5",
+        "--retries",
+        "0",
+    ]);
     assert_eq!(out.status.code(), Some(15), "{}", stderr(&out));
     assert!(stderr(&out).contains("/stall"), "{}", stderr(&out));
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     let out = cli(&["run", "http", &access, "--idle-timeout=0"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--idle-timeout"), "{}", stderr(&out));
+}
+
+/// Receives without retries or resumption, for tests of what a failure leaves (the tests at
+/// the end try again).
+async fn receive_once(
+    name: &str,
+    access: serde_json::Value,
+    target: &std::path::Path,
+) -> red_wasm::Result<red_wasm::Outcome> {
+    connector(name)
+        .receive(
+            &access.to_string(),
+            ReceiveTarget::File(target.to_path_buf()),
+            &with_retries(0),
+        )
+        .await
 }
 
 /// Options with `retries` tries again per request.
@@ -1051,4 +1075,94 @@ async fn a_connector_can_send_a_request_at_most_once() {
         .unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), b"503");
     assert_eq!(requests_for(&server, "/flaky/1/data"), 1);
+}
+
+#[tokio::test]
+async fn a_cut_body_is_resumed_or_started_over_never_spliced() {
+    let server = HttpServer::start();
+    let data = pattern(64 << 20);
+    server.put_file("big", &data);
+    let other = pattern(3 << 20)
+        .iter()
+        .map(|b| b ^ 0x5a)
+        .collect::<Vec<u8>>();
+    server.put_file("other", &other);
+    let dir = temp();
+    let target = dir.path().join("out");
+    let http = connector("http");
+    let options = with_retries(3);
+
+    // Every answer stops after 10 MiB: resumed from each cut, byte-identical, 7 requests.
+    let access = json!({"url": server.url(&format!("/cut/{}/big", 10 << 20))}).to_string();
+    http.receive(&access, ReceiveTarget::File(target.clone()), &options)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == data, "byte-identical");
+    let seen: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.target.starts_with("/cut/"))
+        .collect();
+    assert_eq!(seen.len(), 7, "one request per 10 MiB");
+    assert_eq!(
+        seen[1].header("range"),
+        Some(format!("bytes={}-", 10 << 20).as_str())
+    );
+    assert!(seen[1]
+        .header("if-range")
+        .is_some_and(|v| v.starts_with("\"67108864-")));
+
+    // A server that ignores Range: the second answer is whole, and the file starts over.
+    let access = json!({"url": server.url("/once/1000000/big")}).to_string();
+    http.receive(&access, ReceiveTarget::File(target.clone()), &options)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == data);
+
+    // The file changed between tries (another ETag): the new one whole, nothing spliced.
+    let access = json!({"url": server.url("/swap/1000000/big/other")}).to_string();
+    http.receive(&access, ReceiveTarget::File(target.clone()), &options)
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read(&target).unwrap() == other,
+        "the new file, whole"
+    );
+
+    // Without retries, a cut is an error and leaves nothing.
+    std::fs::remove_file(&target).unwrap();
+    let access = json!({"url": server.url(&format!("/cut/{}/big", 10 << 20))}).to_string();
+    let err = http
+        .receive(
+            &access,
+            ReceiveTarget::File(target.clone()),
+            &with_retries(0),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Network, "{}", err.message);
+    assert!(listing(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_match_its_stated_digest_is_not_kept() {
+    let server = HttpServer::start();
+    server.put_file("doc", b"the document");
+    let dir = temp();
+    let target = dir.path().join("out");
+    receive("http", json!({"url": server.url("/stated/doc")}), &target)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), b"the document");
+    let other = dir.path().join("other");
+    let err = receive(
+        "http",
+        json!({"url": server.url("/stated/doc?wrong")}),
+        &other,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Remote, "{}", err.message);
+    assert!(err.message.contains("Repr-Digest"), "{}", err.message);
+    assert_eq!(listing(dir.path()), ["out"], "nothing kept");
 }

@@ -85,6 +85,20 @@ impl Download {
         Ok(())
     }
 
+    /// Starts over: the server sends the archive again from its first byte.
+    pub fn restart(&mut self) -> Result<(), Error> {
+        use std::io::Seek as _;
+        let what = "writing the archive's temporary file";
+        self.file.flush().map_err(|e| Error::local_io(what, &e))?;
+        let file = self.file.get_mut();
+        file.as_file()
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .map_err(|e| Error::local_io(what, &e))?;
+        self.len = 0;
+        Ok(())
+    }
+
     /// Bytes downloaded.
     pub fn len(&self) -> u64 {
         self.len

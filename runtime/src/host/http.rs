@@ -119,10 +119,42 @@ pub struct ResponseHandle {
     body: reqwest::Response,
     pending: Bytes,
     finished: bool,
+    /// Bytes of the body that came so far (since it last started over).
+    received: u64,
+    /// How a cut body continues; `None` when it cannot.
+    resume: Option<Resume>,
+    /// The digests the body is checked against at its end.
+    verifier: Option<super::digest::Verifier>,
+}
+
+/// What it takes to continue a cut body: the request again, with `Range` from where it was cut
+/// and `If-Range` with the validator, so that a changed file is sent whole instead of spliced.
+struct Resume {
+    request: Request,
+    /// A strong ETag, else Last-Modified; without one a cut body can only start over.
+    validator: Option<String>,
+    /// Resumptions left in a row without progress (the retry setting).
+    tries: u32,
+    /// The furthest the body got, over all its tries: only bytes beyond it are progress (a
+    /// body that starts over and is cut at the same place again makes none).
+    furthest: u64,
+}
+
+/// A piece of the body, or the news that the server is sending it again from its start.
+enum Piece {
+    Data(Bytes),
+    Restarted,
 }
 
 impl ResponseHandle {
-    fn new(response: reqwest::Response) -> Self {
+    /// The handle of `response` to `request`; `retry` says whether a cut body may be resumed
+    /// (a whole, unencoded 200 answer to a GET), `expected` is the connector's digest.
+    fn new(
+        response: reqwest::Response,
+        request: Option<Request>,
+        retries: u32,
+        expected: Option<&str>,
+    ) -> Result<Self, Error> {
         let status = response.status();
         let headers = response
             .headers()
@@ -134,7 +166,37 @@ impl ResponseHandle {
                 )
             })
             .collect();
-        ResponseHandle {
+        let whole =
+            status == StatusCode::OK && !response.headers().contains_key(header::CONTENT_RANGE);
+        let encoded = response
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|e| e.as_bytes() != b"identity");
+        let validator = {
+            let etag = response
+                .headers()
+                .get(header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.starts_with("W/"));
+            let modified = response
+                .headers()
+                .get(header::LAST_MODIFIED)
+                .and_then(|v| v.to_str().ok());
+            etag.or(modified).map(str::to_owned)
+        };
+        let resume = request
+            .filter(|r| whole && !encoded && retries > 0 && r.method.eq_ignore_ascii_case("GET"))
+            .map(|request| Resume {
+                request,
+                validator,
+                tries: retries,
+                furthest: 0,
+            });
+        let verifier = match whole {
+            true => super::digest::Verifier::new(response.headers(), expected)?,
+            false => None,
+        };
+        Ok(ResponseHandle {
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("").to_owned(),
             url: shown(response.url()),
@@ -143,30 +205,173 @@ impl ResponseHandle {
             body: response,
             pending: Bytes::new(),
             finished: false,
+            received: 0,
+            resume,
+            verifier,
+        })
+    }
+
+    /// The next non-empty piece of the body, or `None` at its end, for a reader that cannot
+    /// take the body starting over (the guest's `read`).
+    async fn next_chunk(&mut self, ctx: &TransferCtx) -> Result<Option<Bytes>, Error> {
+        match self.next_piece(ctx).await? {
+            Some(Piece::Data(chunk)) => Ok(Some(chunk)),
+            None => Ok(None),
+            Some(Piece::Restarted) => Err(Error::new(
+                ErrorKind::Network,
+                format!(
+                    "the body of {} was cut off, and the server sends it again only from its start, which a connector reading it cannot take",
+                    self.url
+                ),
+            )),
         }
     }
 
-    /// The next non-empty piece of the body, or `None` at its end.
-    async fn next_chunk(&mut self) -> Result<Option<Bytes>, Error> {
+    /// The next piece of the body: resumed after a cut where the server allows it, checked
+    /// against the stated digests at its end.
+    async fn next_piece(&mut self, ctx: &TransferCtx) -> Result<Option<Piece>, Error> {
         if !self.pending.is_empty() {
-            return Ok(Some(std::mem::take(&mut self.pending)));
+            return Ok(Some(Piece::Data(std::mem::take(&mut self.pending))));
         }
-        while !self.finished {
+        loop {
+            if self.finished {
+                if let Some(verifier) = self.verifier.take() {
+                    verifier.check(&self.url)?;
+                }
+                return Ok(None);
+            }
             match self.body.chunk().await {
                 Ok(Some(chunk)) if chunk.is_empty() => continue,
-                Ok(Some(chunk)) => return Ok(Some(chunk)),
+                Ok(Some(chunk)) => {
+                    self.received += chunk.len() as u64;
+                    if let Some(verifier) = &mut self.verifier {
+                        verifier.update(&chunk);
+                    }
+                    return Ok(Some(Piece::Data(chunk)));
+                }
                 Ok(None) => self.finished = true,
                 Err(e) => {
-                    self.finished = true;
-                    return Err(Error::new(
+                    let cut = Error::new(
                         ErrorKind::Network,
                         format!("reading the body of {}: {}", self.url, chain(&e)),
-                    ));
+                    );
+                    if self.resume_after(ctx, cut).await? {
+                        return Ok(Some(Piece::Restarted));
+                    }
                 }
             }
         }
-        Ok(None)
     }
+
+    /// Asks for the rest of a cut body; `Ok(true)` when the server sends it whole again
+    /// instead. `cut` is the error when it cannot continue.
+    async fn resume_after(&mut self, ctx: &TransferCtx, cut: Error) -> Result<bool, Error> {
+        let offset = self.received;
+        let Some(resume) = self.resume.as_mut() else {
+            self.finished = true;
+            return Err(cut);
+        };
+        if offset > resume.furthest {
+            // Further than ever before: a fresh set of tries, and no wait.
+            resume.tries = ctx.retries;
+            resume.furthest = offset;
+        } else {
+            if resume.tries == 0 {
+                self.finished = true;
+                return Err(cut);
+            }
+            let attempt = ctx.retries - resume.tries;
+            if let Some(wait) = retry::delay(attempt, None) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        resume.tries = resume.tries.saturating_sub(1);
+        let mut request = resume.request.clone();
+        let ranged = resume.validator.clone().filter(|_| offset > 0);
+        if let Some(validator) = &ranged {
+            request
+                .headers
+                .push(("Range".into(), format!("bytes={offset}-")));
+            request.headers.push(("If-Range".into(), validator.clone()));
+        }
+        ctx.observer.log(
+            crate::LogLevel::Info,
+            &format!(
+                "{}; {}",
+                cut.message,
+                match &ranged {
+                    Some(_) => format!("resuming from byte {offset}"),
+                    None => "asking for it again from its start".to_owned(),
+                }
+            ),
+        );
+        let response = execute(ctx, request, Payload::Empty, true).await?;
+        let status = response.status();
+        let continues = status == StatusCode::PARTIAL_CONTENT
+            && ranged.is_some()
+            && content_range_start(&response) == Some(offset);
+        if continues {
+            self.body = response;
+            return Ok(false);
+        }
+        if status == StatusCode::OK {
+            // A changed file, or a server that ignores Range: the whole body again.
+            self.body = response;
+            self.received = 0;
+            if let Some(verifier) = &mut self.verifier {
+                verifier.restart();
+            }
+            return Ok(true);
+        }
+        self.finished = true;
+        Err(Error::new(
+            ErrorKind::Network,
+            format!(
+                "{}; asking for the rest answered {} {}",
+                cut.message,
+                status.as_u16(),
+                status.canonical_reason().unwrap_or_default()
+            ),
+        ))
+    }
+
+    /// Streams the rest of the body into `output`, starting over there when the server
+    /// sends it whole again; returns the bytes written by this copy.
+    async fn copy_into(
+        &mut self,
+        ctx: &TransferCtx,
+        output: &mut super::local::Output,
+        progress: bool,
+    ) -> Result<u64, Error> {
+        let start = output.written();
+        while let Some(piece) = self.next_piece(ctx).await? {
+            match piece {
+                Piece::Data(chunk) => {
+                    ctx.meter.bytes(chunk.len() as u64)?;
+                    output.write_all(&chunk)?;
+                }
+                Piece::Restarted => output.truncate(start)?,
+            }
+            if progress {
+                ctx.observer
+                    .progress(output.written(), self.total.map(|t| start + t));
+            } else {
+                ctx.observer.progress(ctx.meter.moved(), None);
+            }
+        }
+        Ok(output.written() - start)
+    }
+}
+
+/// Where a 206 answer's `Content-Range: bytes START-END/LENGTH` starts.
+fn content_range_start(response: &reqwest::Response) -> Option<u64> {
+    let value = response
+        .headers()
+        .get(header::CONTENT_RANGE)?
+        .to_str()
+        .ok()?;
+    let range = value.trim().strip_prefix("bytes ")?;
+    range.split('-').next()?.trim().parse().ok()
 }
 
 /// What a request carries.
@@ -182,8 +387,11 @@ impl Host for HostState {
         request: Request,
         body: Body,
     ) -> Result<Resource<ResponseHandle>, Error> {
-        self.send_with(request, body, SendOptions { retry: true })
-            .await
+        let options = SendOptions {
+            retry: true,
+            expected_digest: None,
+        };
+        self.send_with(request, body, options).await
     }
 
     async fn send_with(
@@ -198,8 +406,13 @@ impl Host for HostState {
             Body::FromSource(source) => Payload::File(self.table.get(&source)?.input().clone()),
         };
         self.open_handle()?;
+        let again = options.retry.then(|| request.clone());
         let response = execute(&self.transfer, request, payload, options.retry).await;
-        let handle = response.and_then(|r| Ok(self.table.push(ResponseHandle::new(r))?));
+        let retries = self.transfer.retries;
+        let expected = options.expected_digest.as_deref();
+        let handle = response
+            .and_then(|r| ResponseHandle::new(r, again, retries, expected))
+            .and_then(|h| Ok(self.table.push(h)?));
         if handle.is_err() {
             self.close_handle();
         }
@@ -245,7 +458,8 @@ async fn fetch_one(
     path: std::path::PathBuf,
 ) -> Result<u64, Error> {
     let method = request.method.clone();
-    let mut response = execute(ctx, request, Payload::Empty, true).await?;
+    let again = request.clone();
+    let response = execute(ctx, request, Payload::Empty, true).await?;
     let status = response.status();
     if status.as_u16() >= 400 {
         let kind = match status.as_u16() {
@@ -258,28 +472,15 @@ async fn fetch_one(
             kind,
             format!(
                 "{method} {} answered {} {}",
-                response.url(),
+                shown(response.url()),
                 status.as_u16(),
                 status.canonical_reason().unwrap_or_default()
             ),
         ));
     }
-    let url = response.url().to_string();
+    let mut handle = ResponseHandle::new(response, Some(again), ctx.retries, None)?;
     let mut output = folder.create_file(&path, &ctx.meter)?;
-    let mut written = 0u64;
-    loop {
-        let chunk = response.chunk().await.map_err(|e| {
-            Error::new(
-                ErrorKind::Network,
-                format!("reading the body of {url}: {}", chain(&e)),
-            )
-        })?;
-        let Some(chunk) = chunk else { break };
-        ctx.meter.bytes(chunk.len() as u64)?;
-        output.write_all(&chunk)?;
-        written += chunk.len() as u64;
-        ctx.observer.progress(ctx.meter.moved(), None);
-    }
+    let written = handle.copy_into(ctx, &mut output, false).await?;
     output.commit()?;
     Ok(written)
 }
@@ -309,8 +510,11 @@ impl HostResponse for HostState {
         response: Resource<ResponseHandle>,
         max: u32,
     ) -> Result<Vec<u8>, Error> {
-        let handle = self.table.get_mut(&response)?;
-        let Some(mut chunk) = handle.next_chunk().await? else {
+        let HostState {
+            table, transfer, ..
+        } = self;
+        let handle = table.get_mut(&response)?;
+        let Some(mut chunk) = handle.next_chunk(transfer).await? else {
             return Ok(Vec::new());
         };
         let n = chunk.len().min(max.clamp(1, MAX_READ) as usize);
@@ -328,12 +532,13 @@ impl HostResponse for HostState {
         } = self;
         let slot = table.get(&target)?.slot;
         let handle = table.get_mut(&response)?;
-        let mut copied = 0u64;
-        while let Some(chunk) = handle.next_chunk().await? {
-            transfer.append(slot, &chunk, handle.total)?;
-            copied += chunk.len() as u64;
-        }
-        Ok(copied)
+        // The output is taken out while the body streams into it, so that a resumed body can
+        // start over in it; it goes back whatever happens.
+        let mut output = transfer.take_output(slot)?;
+        let main = slot == super::local::SinkHandle::MAIN;
+        let copied = handle.copy_into(transfer, &mut output, main).await;
+        transfer.put_output(slot, output);
+        copied
     }
 
     async fn unpack_to_dir(
@@ -354,9 +559,14 @@ impl HostResponse for HostState {
         // The archive goes to a temporary file beside the folder first: a zip file's index is
         // at its end, and the unpacking runs off the async threads.
         let mut archive = super::archive::Download::beside(folder)?;
-        while let Some(chunk) = handle.next_chunk().await? {
-            transfer.meter.bytes(chunk.len() as u64)?;
-            archive.write(&chunk)?;
+        while let Some(piece) = handle.next_piece(transfer).await? {
+            match piece {
+                Piece::Data(chunk) => {
+                    transfer.meter.bytes(chunk.len() as u64)?;
+                    archive.write(&chunk)?;
+                }
+                Piece::Restarted => archive.restart()?,
+            }
             transfer.observer.progress(archive.len(), handle.total);
         }
         let unpack = archive.unpacker(format.into(), folder, transfer.meter.clone())?;

@@ -203,6 +203,33 @@ impl Output {
         Ok(Some((file, self.written)))
     }
 
+    /// Drops what was written after the first `keep` bytes (a body that starts over); a
+    /// stream (standard output, a device) cannot take it back.
+    pub fn truncate(&mut self, keep: u64) -> Result<(), Error> {
+        let what = self.describe();
+        let file = match &mut self.destination {
+            Destination::File { writer, .. } => {
+                writer.flush().map_err(|e| Error::local_io(&what, &e))?;
+                writer.get_mut().as_file_mut()
+            }
+            Destination::InFolder { writer, .. } => {
+                writer.flush().map_err(|e| Error::local_io(&what, &e))?;
+                writer.get_mut()
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::Network,
+                    format!("{what}: the body was cut off and is being sent again from its start, which a stream cannot take back"),
+                ))
+            }
+        };
+        file.set_len(keep)
+            .and_then(|()| file.seek(SeekFrom::Start(keep)).map(drop))
+            .map_err(|e| Error::local_io(&what, &e))?;
+        self.written = keep;
+        Ok(())
+    }
+
     /// Records `n` bytes written through [`Output::positional`] after the previous end.
     pub fn appended(&mut self, n: u64) -> Result<(), Error> {
         let what = self.describe();

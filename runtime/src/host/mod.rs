@@ -5,6 +5,7 @@
 //! clients and the transfer's one local file.
 
 pub mod archive;
+pub mod digest;
 pub mod dir;
 pub mod http;
 pub mod local;

@@ -342,6 +342,52 @@ fn read_body(reader: &mut impl BufRead, head: &Head, discard: bool) -> Option<(V
     Some((body, total))
 }
 
+/// `bytes` as a 200 or (for `Range: bytes=S-` whose `If-Range` is absent or `etag`) a 206
+/// answer, stopping after `limit` bytes of body (and closing the connection then).
+fn partial(
+    out: &mut dyn Write,
+    req: &Seen,
+    bytes: &[u8],
+    etag: &str,
+    limit: usize,
+) -> std::io::Result<bool> {
+    let if_range_ok = req.header("if-range").is_none_or(|v| v == etag);
+    let start = req
+        .header("range")
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.strip_suffix('-'))
+        .and_then(|s| s.parse::<usize>().ok())
+        .filter(|s| if_range_ok && *s < bytes.len());
+    let body = &bytes[start.unwrap_or(0)..];
+    match start {
+        Some(s) => write!(
+            out,
+            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {s}-{}/{}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\n\r\n",
+            body.len(),
+            bytes.len() - 1,
+            bytes.len()
+        )?,
+        None => write!(
+            out,
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: {etag}\r\nAccept-Ranges: bytes\r\n\r\n",
+            body.len()
+        )?,
+    }
+    let cut = body.len() > limit;
+    out.write_all(&body[..body.len().min(limit)])?;
+    out.flush()?;
+    Ok(!cut)
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+fn digest_hex(bytes: &[u8]) -> String {
+    sha256(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl State {
     /// Counts one more failure for `key` while fewer than `n` were answered; whether it did.
     fn fail_once(&self, key: &str, n: u32) -> bool {
@@ -466,6 +512,79 @@ fn respond(out: &mut dyn Write, req: &Seen, state: &State) -> std::io::Result<bo
                 true => reply(out, 503, &[], b"busy"),
                 false => files(out, req, name, state),
             }
+        }
+        // `/cut/N/NAME`: NAME with a strong ETag, honouring `Range` (with `If-Range`), but every
+        // answer stops after N bytes of body and closes the connection.
+        "cut" => {
+            let (n, name) = rest.split_once('/').unwrap_or(("0", rest));
+            let Some(bytes) = state.files.lock().unwrap().get(name).cloned() else {
+                return reply(out, 404, &[], b"");
+            };
+            let etag = format!(
+                "\"{}-{}\"",
+                bytes.len(),
+                digest_hex(&bytes)[..16].to_owned()
+            );
+            partial(out, req, &bytes, &etag, n.parse().unwrap_or(0))
+        }
+        // `/once/N/NAME`: NAME whole, ignoring `Range`; the first answer stops after N bytes.
+        "once" => {
+            let (n, name) = rest.split_once('/').unwrap_or(("0", rest));
+            let Some(bytes) = state.files.lock().unwrap().get(name).cloned() else {
+                return reply(out, 404, &[], b"");
+            };
+            let cut = state.fail_once(&format!("once/{rest}"), 1);
+            let limit = if cut {
+                n.parse().unwrap_or(0)
+            } else {
+                usize::MAX
+            };
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"same\"\r\n\r\n",
+                bytes.len()
+            )?;
+            out.write_all(&bytes[..bytes.len().min(limit)])?;
+            out.flush()?;
+            Ok(!cut)
+        }
+        // `/swap/N/FIRST/THEN`: FIRST (ETag "first") cut after N bytes; every later answer is
+        // THEN (ETag "then"), whole unless `If-Range` names "then".
+        "swap" => {
+            let mut parts = rest.splitn(3, '/');
+            let (n, first, then) = (
+                parts.next().unwrap_or("0"),
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or(""),
+            );
+            let files = state.files.lock().unwrap();
+            let (Some(a), Some(b)) = (files.get(first).cloned(), files.get(then).cloned()) else {
+                return reply(out, 404, &[], b"");
+            };
+            drop(files);
+            match state.fail_once(&format!("swap/{rest}"), 1) {
+                true => partial(out, req, &a, "\"first\"", n.parse().unwrap_or(0)),
+                false => partial(out, req, &b, "\"then\"", usize::MAX),
+            }
+        }
+        // `/stated/NAME`: NAME with `Repr-Digest: sha-256=...` of its bytes, or (with `?wrong`)
+        // of other bytes.
+        "stated" => {
+            let Some(bytes) = state.files.lock().unwrap().get(rest).cloned() else {
+                return reply(out, 404, &[], b"");
+            };
+            let hashed = if query == "wrong" {
+                b"other".to_vec()
+            } else {
+                bytes.clone()
+            };
+            let sum = base64::engine::general_purpose::STANDARD.encode(sha256(&hashed));
+            reply(
+                out,
+                200,
+                &[("Repr-Digest", format!("sha-256=:{sum}:"))],
+                &bytes,
+            )
         }
         // `/busy/NAME`: the first request answers 429 with `Retry-After: 1`.
         "busy" => match state.fail_once(&format!("busy/{rest}"), 1) {

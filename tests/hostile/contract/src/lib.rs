@@ -329,8 +329,11 @@ impl Guest for Hostile {
                     verify_tls: true,
                     follow_redirects: true,
                 };
-                let options = http::SendOptions { retry: false };
-                let response = http::send_with(&request, &Body::Empty, options)?;
+                let options = http::SendOptions {
+                    retry: false,
+                    expected_digest: None,
+                };
+                let response = http::send_with(&request, &Body::Empty, &options)?;
                 target.write(response.status().to_string().as_bytes())
             }
             "panic" => panic!("deliberate panic: {}", field(&doc, "reason")),
