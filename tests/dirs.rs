@@ -711,3 +711,181 @@ fn the_command_lines_move_folders() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(unpacked.join("a.txt")).unwrap(), b"alpha");
 }
+
+/// A tar header of `kind` for `name` with `size` bytes of data, as raw bytes (so that it can
+/// be what no well-behaved writer makes).
+fn raw_header(name: &str, kind: tar::EntryType, size: u64) -> Vec<u8> {
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(kind);
+    header.set_size(size);
+    header.set_mode(0o644);
+    set_raw_name(&mut header, name);
+    header.set_cksum();
+    header.as_bytes().to_vec()
+}
+
+/// `bytes` padded to whole 512-byte tar blocks.
+fn padded(mut bytes: Vec<u8>) -> Vec<u8> {
+    bytes.resize(bytes.len().div_ceil(512) * 512, 0);
+    bytes
+}
+
+#[tokio::test]
+async fn archive_headers_and_skipped_data_cannot_make_the_host_hold_or_grind_without_bound() {
+    let server = HttpServer::start();
+    let dir = temp();
+    // A GNU long name of 256 MiB (the tar reader would hold it in memory), and a folder entry
+    // carrying 256 MiB of data (which the reader would decompress to skip it): each about
+    // 250 KiB gzip-compressed.
+    let big = 256 << 20;
+    for (case, kind, name) in [
+        ("long name", tar::EntryType::GNULongName, "././@LongLink"),
+        ("folder with data", tar::EntryType::Directory, "d/"),
+    ] {
+        let mut tar = raw_header(name, kind, big as u64);
+        tar.extend(std::iter::repeat_n(b'a', big));
+        tar.extend(raw_header("after", tar::EntryType::Regular, 0));
+        tar.extend([0u8; 1024]);
+        server.put_file("h.tgz", &compress("gztar", padded(tar)));
+        let access = json!({"url": server.url("/files/h.tgz"), "archiveFormat": "gztar"});
+        let started = std::time::Instant::now();
+        let err = receive_dir(
+            "http-archive",
+            access,
+            None,
+            &dir.path().join("x"),
+            &TransferOptions::default(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Denied, "{case}: {}", err.message);
+        assert!(err.message.contains("headers"), "{case}: {}", err.message);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{case}"
+        );
+        assert_eq!(listing(dir.path()), Vec::<String>::new(), "{case}");
+    }
+}
+
+#[tokio::test]
+async fn unpacking_stops_with_the_transfer() {
+    let server = HttpServer::start();
+    let dir = temp();
+    // 4 GiB of zeros in one file, as bzip2 streams of 64 MiB each, concatenated: a few KiB,
+    // allowed to expand, but stopped by --timeout long before the end.
+    let size: u64 = 4 << 30;
+    let mut archive = compress("bztar", raw_header("zeros", tar::EntryType::Regular, size));
+    let chunk = compress("bztar", vec![0u8; 64 << 20]);
+    for _ in 0..size / (64 << 20) {
+        archive.extend_from_slice(&chunk);
+    }
+    archive.extend(compress("bztar", vec![0u8; 1024]));
+    server.put_file("zeros.tbz", &archive);
+    let access = json!({"url": server.url("/files/zeros.tbz"), "archiveFormat": "bztar"});
+    let options = TransferOptions {
+        limits: Limits {
+            max_expansion: u64::MAX / (1 << 20),
+            timeout: Some(std::time::Duration::from_secs(1)),
+            ..Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let err = receive_dir(
+        "http-archive",
+        access,
+        None,
+        &dir.path().join("x"),
+        &options,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{}", err.message);
+    assert!(err.message.contains("--timeout"), "{}", err.message);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    // The unpacking thread lets go of its files within a moment.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !listing(dir.path()).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn folders_count_against_the_file_limit_and_zip_devices_are_refused() {
+    let server = HttpServer::start();
+    let dir = temp();
+    let names: Vec<String> = (0..50).map(|i| format!("d{i}/")).collect();
+    let entries: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b""[..])).collect();
+    server.put_file("dirs.tar", &archive("tar", &entries));
+    let options = TransferOptions {
+        limits: Limits {
+            max_files: 10,
+            ..Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    let access = json!({"url": server.url("/files/dirs.tar"), "archiveFormat": "tar"});
+    let err = receive_dir(
+        "http-archive",
+        access,
+        None,
+        &dir.path().join("x"),
+        &options,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.message.contains("--max-files"), "{}", err.message);
+
+    // A zip entry whose Unix mode says FIFO (writers mask the type bits: set them in the
+    // central directory by hand, as a hostile archive would).
+    let mut zip = archive("zip", &[("pipe", b"")]);
+    let central = zip
+        .windows(4)
+        .position(|w| w == b"PK\x01\x02")
+        .expect("a central directory entry");
+    zip[central + 5] = 3; // made by Unix
+    zip[central + 38..central + 42].copy_from_slice(&((0o010_644u32) << 16).to_le_bytes());
+    server.put_file("fifo.zip", &zip);
+    let access = json!({"url": server.url("/files/fifo.zip"), "archiveFormat": "zip"});
+    let err = receive_dir(
+        "http-archive",
+        access,
+        None,
+        &dir.path().join("y"),
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{}", err.message);
+    assert!(err.message.contains("a FIFO"), "{}", err.message);
+    assert_eq!(listing(dir.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_empty_folder_that_receives_keeps_its_permissions() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let server = HttpServer::start();
+    server.put_file("t/a", b"a");
+    let dir = temp();
+    let made = dir.path().join("made");
+    std::fs::create_dir(&made).unwrap();
+    std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o750)).unwrap();
+    let listed = json!([{"class": "File", "basename": "a"}]);
+    receive_dir(
+        "http",
+        json!({"url": server.url("/files/t")}),
+        Some(listed),
+        &made,
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap();
+    let mode = std::fs::metadata(&made).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o750);
+}

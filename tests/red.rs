@@ -223,6 +223,15 @@ fn cli1_commands_speak_the_protocol() {
             assert!(!stderr(&out).is_empty(), "{args:?}: a message on stderr");
         }
     }
+    // Inline JSON where the access file goes is refused without being quoted back.
+    let inline =
+        r#"{"url": "http://127.0.0.1:9/", "auth": {"username": "u", "password": "Hunter2Secret"}}"#;
+    for mode in ["receive-file", "receive-dir"] {
+        let out = command(&bin, "red-connector-http", &[mode, inline, l]);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        assert!(!stderr(&out).contains("Hunter2Secret"), "{}", stderr(&out));
+        assert!(stderr(&out).contains("not a file name"), "{}", stderr(&out));
+    }
     let out = command(&bin, "red-connector-http", &["receive-file-validate", b]);
     assert!(
         stderr(&out).contains("/url:") && stderr(&out).contains("/method:"),

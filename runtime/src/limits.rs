@@ -27,8 +27,8 @@ pub struct Limits {
     /// connections (`--max-requests`; default 1000). A directory transfer may make
     /// [`REQUESTS_PER_FILE`] more for each file it creates or reads.
     pub max_requests: u32,
-    /// Files a receive-dir may create, archive entries included (`--max-files`; default
-    /// 100,000).
+    /// Files and folders a folder transfer may create or read, archive entries included
+    /// (`--max-files`; default 100,000).
     pub max_files: u64,
     /// How many times its own size an archive may unpack to (`--max-expansion`; default 2000,
     /// plus 1 MiB): what makes a zip bomb `denied` before it fills the disk. Deflate (gzip,
@@ -131,7 +131,7 @@ impl Meter {
         let max = self.limits.max_files;
         if files > max {
             return Err(self.reach(format!(
-                "the transfer has more than its limit of {max} files (--max-files)"
+                "the transfer has more than its limit of {max} files and folders (--max-files)"
             )));
         }
         Ok(())

@@ -152,7 +152,10 @@ async fn run(
     let access = std::fs::read_to_string(access_file).map_err(|e| {
         Error::new(
             ErrorKind::InvalidAccess,
-            format!("cannot read the access file {access_file}: {e}"),
+            format!(
+                "cannot read the access file {}: {e}",
+                super::shown_argument(access_file)
+            ),
         )
     })?;
     let listing = listing_file

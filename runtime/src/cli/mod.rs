@@ -676,9 +676,9 @@ fn read_access(argument: &str) -> Result<String, Error> {
     };
     result.map_err(|e| {
         let name = if argument == "-" {
-            "standard input"
+            "standard input".to_owned()
         } else {
-            argument
+            shown_argument(argument)
         };
         Error::new(
             ErrorKind::InvalidAccess,
@@ -686,6 +686,16 @@ fn read_access(argument: &str) -> Result<String, Error> {
         )
     })?;
     Ok(text)
+}
+
+/// A file-name argument for a message: itself, unless it looks like a document (inline
+/// JSON given where a file name goes may hold a password, and messages never show one).
+pub(crate) fn shown_argument(argument: &str) -> String {
+    if argument.contains(['{', '[', '"', '\n']) || argument.len() > 1024 {
+        "(an argument that is not a file name: give the document in a file)".to_owned()
+    } else {
+        argument.to_owned()
+    }
 }
 
 /// The RED listing in `path` (a JSON file); a file that cannot be read is invalid access.

@@ -7,6 +7,7 @@
 //! the transfer's limits (`--max-expansion` times the archive's size, `--max-files`), so that a
 //! zip bomb is `denied` long before it fills the disk.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, Write};
 use std::path::Path;
@@ -25,6 +26,10 @@ const EXPANSION_SLACK: u64 = 1 << 20;
 const XZ_MEMORY_KIB: u32 = 256 * 1024;
 /// Copy buffer.
 const CHUNK: usize = 256 * 1024;
+/// The most a tar reader may read between two entries: headers, GNU long names, pax records
+/// and the data of entries it skips. Real ones take a few KiB (a path is at most 4 KiB); an
+/// archive that asks for more would make the reader hold it all in memory.
+const MAX_BETWEEN_ENTRIES: u64 = 1 << 20;
 
 /// An archive's format (Python's `shutil.unpack_archive` names).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +135,63 @@ impl Download {
     }
 }
 
+/// Why the guard stopped the tar stream.
+#[derive(Clone, Copy, Debug)]
+enum Broke {
+    Stopped,
+    Expansion,
+    Header,
+}
+
+/// What the tar reader has taken from the decompressed stream, and the bounds on it.
+struct Guard {
+    read: Cell<u64>,
+    /// `read` when the reader began looking for the next entry.
+    step_start: Cell<u64>,
+    between_entries: Cell<bool>,
+    budget: u64,
+    stop: CancellationToken,
+    broke: Cell<Option<Broke>>,
+}
+
+/// The decompressed stream as the tar reader sees it: every read checks the stop, counts
+/// against the expansion budget, and between entries against [`MAX_BETWEEN_ENTRIES`]; so a
+/// stop is prompt even in data the reader skips, and no header can make it allocate without
+/// bound.
+struct Guarded<R> {
+    inner: R,
+    guard: std::rc::Rc<Guard>,
+}
+
+impl<R: Read> Read for Guarded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let guard = &self.guard;
+        let fail = |why: Broke| {
+            guard.broke.set(Some(why));
+            Err(std::io::Error::other(format!("{why:?}")))
+        };
+        if guard.stop.is_cancelled() {
+            return fail(Broke::Stopped);
+        }
+        // Between entries, never read past the bound (so a header cannot grow past it).
+        let mut limit = buf.len();
+        if guard.between_entries.get() {
+            let used = guard.read.get() - guard.step_start.get();
+            if used >= MAX_BETWEEN_ENTRIES {
+                return fail(Broke::Header);
+            }
+            limit = limit.min((MAX_BETWEEN_ENTRIES - used) as usize);
+        }
+        let n = self.inner.read(&mut buf[..limit])?;
+        let read = guard.read.get() + n as u64;
+        guard.read.set(read);
+        if read > guard.budget {
+            return fail(Broke::Expansion);
+        }
+        Ok(n)
+    }
+}
+
 /// Unpacking one downloaded archive.
 pub struct Unpack {
     archive: tempfile::NamedTempFile,
@@ -165,11 +227,29 @@ impl Unpack {
     }
 
     fn tar(&mut self, reader: impl Read, stop: &CancellationToken) -> Result<(), Error> {
-        let mut archive = tar::Archive::new(reader);
-        let entries = archive.entries().map_err(|e| self.broken(&e))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| self.broken(&e))?;
-            let name = entry.path().map_err(|e| self.broken(&e))?;
+        let guard = std::rc::Rc::new(Guard {
+            read: Cell::new(0),
+            step_start: Cell::new(0),
+            between_entries: Cell::new(true),
+            budget: self.budget,
+            stop: stop.clone(),
+            broke: Cell::new(None),
+        });
+        let guarded = Guarded {
+            inner: reader,
+            guard: guard.clone(),
+        };
+        let mut archive = tar::Archive::new(guarded);
+        let mut entries = archive.entries().map_err(|e| self.guarded(&guard, &e))?;
+        loop {
+            guard.step_start.set(guard.read.get());
+            guard.between_entries.set(true);
+            let Some(entry) = entries.next() else {
+                break;
+            };
+            let mut entry = entry.map_err(|e| self.guarded(&guard, &e))?;
+            guard.between_entries.set(false);
+            let name = entry.path().map_err(|e| self.guarded(&guard, &e))?;
             let name = name.to_str().map(str::to_owned).ok_or_else(|| {
                 self.refuse(&name.to_string_lossy(), "has a name that is not UTF-8")
             })?;
@@ -177,12 +257,13 @@ impl Unpack {
             match entry.header().entry_type() {
                 T::Regular | T::Continuous | T::GNUSparse => {
                     if let Some(path) = self.entry_path(&name)? {
-                        self.file(&path, &mut entry, stop)?;
+                        self.file(&path, &mut entry, stop)
+                            .map_err(|e| guard.broke.take().map_or(e, |why| self.violation(why)))?;
                     }
                 }
                 T::Directory => {
                     if let Some(path) = self.entry_path(&name)? {
-                        self.folder.create_folder(&path)?;
+                        self.folder.create_folder(&path, &self.meter)?;
                     }
                 }
                 T::Symlink | T::Link => {
@@ -213,11 +294,21 @@ impl Unpack {
                     self.refuse(&name, "is a link; red-wasm unpacks files and folders only")
                 );
             }
+            // Unix file types other than files and folders (devices, FIFOs, sockets).
+            if let Some(mode) = entry.unix_mode() {
+                let kind = mode & 0o170_000;
+                if kind != 0 && kind != 0o100_000 && kind != 0o040_000 {
+                    return Err(self.refuse(
+                        &name,
+                        "is a device, a FIFO or a socket; red-wasm unpacks files and folders only",
+                    ));
+                }
+            }
             let Some(path) = self.entry_path(&name)? else {
                 continue;
             };
             if entry.is_dir() {
-                self.folder.create_folder(&path)?;
+                self.folder.create_folder(&path, &self.meter)?;
             } else {
                 self.file(&path, &mut entry, stop)?;
             }
@@ -270,6 +361,35 @@ impl Unpack {
             output.write_all(&buffer[..n])?;
         }
         output.commit()
+    }
+
+    /// The error for a failed read of the tar stream: what the guard stopped it for, else a
+    /// broken archive.
+    fn guarded(&self, guard: &Guard, error: &dyn std::fmt::Display) -> Error {
+        match guard.broke.take() {
+            Some(why) => self.violation(why),
+            None => self.broken(error),
+        }
+    }
+
+    fn violation(&self, why: Broke) -> Error {
+        match why {
+            Broke::Stopped => Error::new(ErrorKind::Denied, "unpacking was stopped"),
+            Broke::Expansion => {
+                let expansion = self.meter.limits().max_expansion;
+                self.meter.reach(format!(
+                    "the archive unpacks to more than {} bytes, {expansion} times its size (--max-expansion)",
+                    self.budget
+                ))
+            }
+            Broke::Header => Error::new(
+                ErrorKind::Denied,
+                format!(
+                    "unpacking into {}: the archive has more than {MAX_BETWEEN_ENTRIES} bytes of headers (long names, pax records) or skipped data between two entries",
+                    self.folder.target().display()
+                ),
+            ),
+        }
     }
 
     fn refuse(&self, name: &str, why: &str) -> Error {

@@ -89,6 +89,8 @@ fn guest_path(relative: &Path) -> String {
 pub struct DirOutput {
     staging: tempfile::TempDir,
     folder: Folder,
+    /// The permissions of the empty folder the tree replaces, if there was one.
+    mode: Option<u32>,
 }
 
 /// Where a receive-dir's files go: the staging folder, shown to the user under the target's
@@ -105,8 +107,11 @@ impl DirOutput {
     pub fn beside(target: &Path) -> Result<Self, Error> {
         let what =
             |e: &std::io::Error| Error::local_io(format!("receiving into {}", target.display()), e);
+        let mut mode = None;
         match std::fs::symlink_metadata(target) {
             Ok(meta) if meta.is_dir() => {
+                // The folder RED's agent made keeps its permissions.
+                mode = Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777);
                 let mut entries = std::fs::read_dir(target).map_err(|e| what(&e))?;
                 if entries.next().is_some() {
                     return Err(Error::new(
@@ -155,7 +160,11 @@ impl DirOutput {
             root: staging.path().to_path_buf(),
             target: target.to_path_buf(),
         };
-        Ok(DirOutput { staging, folder })
+        Ok(DirOutput {
+            staging,
+            folder,
+            mode,
+        })
     }
 
     /// Where the files go.
@@ -164,12 +173,13 @@ impl DirOutput {
     }
 
     /// Renames the staging folder onto the target (replacing an empty folder there), with the
-    /// usual permissions (0777 less the umask) instead of the staging folder's 0700.
+    /// permissions of the folder it replaces, or the usual ones (0777 less the umask), instead
+    /// of the staging folder's 0700.
     pub fn commit(self) -> Result<(), Error> {
         let target = &self.folder.target;
         let what = format!("receiving into {}", target.display());
         let path = self.staging.keep();
-        let mode = 0o777 & !current_umask();
+        let mode = self.mode.unwrap_or_else(|| 0o777 & !current_umask());
         let result =
             std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(mode))
                 .and_then(|()| std::fs::rename(&path, target));
@@ -192,12 +202,13 @@ impl Folder {
     }
 
     /// Makes `relative` (confined) and its missing parents.
-    pub fn create_folder(&self, relative: &Path) -> Result<(), Error> {
+    pub fn create_folder(&self, relative: &Path, meter: &Meter) -> Result<(), Error> {
         let mut path = self.root().to_path_buf();
         for component in relative.components() {
             path.push(component);
             match std::fs::create_dir(&path) {
-                Ok(()) => {}
+                // Each folder made counts against the file limit, as a file does.
+                Ok(()) => meter.files(1)?,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     // Only this folder's own makings exist here: a file is in the way.
                     if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
@@ -226,7 +237,7 @@ impl Folder {
     pub fn create_file(&self, relative: &Path, meter: &Meter) -> Result<Output, Error> {
         meter.files(1)?;
         if let Some(parent) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
-            self.create_folder(parent)?;
+            self.create_folder(parent, meter)?;
         }
         let path = self.root().join(relative);
         let file = std::fs::OpenOptions::new()
@@ -288,9 +299,13 @@ fn current_umask() -> u32 {
     }
 }
 
-/// The folder a send-dir reads: its tree, listed once without following links.
+/// The folder a send-dir reads: its tree, listed once without following links, and its files
+/// opened beneath the folder's own handle, one name at a time, never following a link (so a
+/// folder swapped for a link during the send leads nowhere).
 pub struct DirInput {
     root: PathBuf,
+    /// The folder, open: what every file is opened beneath.
+    handle: File,
     /// The files and folders under `root`, by relative path; filled by [`DirInput::entries`].
     tree: Option<BTreeMap<String, DirEntry>>,
     /// Bytes of the files opened so far.
@@ -298,18 +313,26 @@ pub struct DirInput {
 }
 
 impl DirInput {
-    /// Checks that `root` is a folder.
+    /// Opens the folder `root`.
     pub fn open(root: &Path) -> Result<Self, Error> {
-        let meta = std::fs::metadata(root)
-            .map_err(|e| Error::local_io(format!("reading {}", root.display()), &e))?;
-        if !meta.is_dir() {
-            return Err(Error::new(
-                ErrorKind::LocalIo,
-                format!("reading {}: not a folder", root.display()),
-            ));
-        }
+        let what = |e: &std::io::Error| Error::local_io(format!("reading {}", root.display()), e);
+        let handle = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(root)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ENOTDIR) {
+                    Error::new(
+                        ErrorKind::LocalIo,
+                        format!("reading {}: not a folder", root.display()),
+                    )
+                } else {
+                    what(&e)
+                }
+            })?;
         Ok(DirInput {
             root: root.to_path_buf(),
+            handle,
             tree: None,
             opened: 0,
         })
@@ -359,27 +382,58 @@ impl DirInput {
         }
         let full = self.root.join(&relative);
         let what = format!("reading {}", full.display());
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&full)
-            .map_err(|e| Error::local_io(&what, &e))?;
-        let meta = file.metadata().map_err(|e| Error::local_io(&what, &e))?;
-        if !meta.is_file() {
-            return Err(Error::new(
-                ErrorKind::LocalIo,
-                format!("{what}: not a regular file"),
-            ));
-        }
-        self.opened += meta.len();
-        Ok((
-            Input {
-                path: full,
-                size: meta.len(),
-            },
-            file,
-        ))
+        let file = open_beneath(&self.handle, &relative).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
+                Error::new(
+                    ErrorKind::LocalIo,
+                    format!("{what}: a symbolic link appeared in the folder during the send; send-dir never follows one"),
+                )
+            } else {
+                Error::local_io(&what, &e)
+            }
+        })?;
+        let input = Input::checked(full, file)?;
+        self.opened += input.size;
+        let reader = input.reader()?;
+        Ok((input, reader))
     }
+}
+
+/// Opens the file at `relative` beneath the open folder `root`, one name at a time with
+/// `O_NOFOLLOW` (a link anywhere on the way is `ELOOP`), the file itself without blocking (a
+/// FIFO swapped in is opened and then refused, not waited on).
+fn open_beneath(root: &File, relative: &Path) -> std::io::Result<File> {
+    use std::os::fd::{AsRawFd as _, FromRawFd as _};
+    use std::os::unix::ffi::OsStrExt as _;
+    let names: Vec<&std::ffi::OsStr> = relative
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name),
+            _ => None,
+        })
+        .collect();
+    let mut current: Option<File> = None;
+    for (i, name) in names.iter().enumerate() {
+        let last = i + 1 == names.len();
+        let name = std::ffi::CString::new(name.as_bytes())?;
+        let flags = libc::O_RDONLY
+            | libc::O_CLOEXEC
+            | libc::O_NOFOLLOW
+            | if last {
+                libc::O_NONBLOCK
+            } else {
+                libc::O_DIRECTORY
+            };
+        let dir = current.as_ref().unwrap_or(root).as_raw_fd();
+        // SAFETY: `dir` is an open descriptor and `name` a NUL-terminated string; a
+        // descriptor returned is owned by the File made from it.
+        let fd = unsafe { libc::openat(dir, name.as_ptr(), flags) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        current = Some(unsafe { File::from_raw_fd(fd) });
+    }
+    current.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))
 }
 
 /// Lists `dir` (at `relative` under the root) into `tree`, recursively.
@@ -478,7 +532,7 @@ impl HostDirSink for HostState {
             .as_ref()
             .ok_or_else(|| Error::internal("this transfer has no folder"))?
             .folder()
-            .create_folder(&relative)
+            .create_folder(&relative, &self.transfer.meter)
     }
 
     async fn drop(&mut self, sink: Resource<DirSinkHandle>) -> wasmtime::Result<()> {
@@ -567,7 +621,7 @@ mod tests {
         );
         assert_eq!(
             folder
-                .create_folder(Path::new("a/b/c.txt/d"))
+                .create_folder(Path::new("a/b/c.txt/d"), &meter)
                 .unwrap_err()
                 .kind,
             ErrorKind::Conflict
@@ -586,6 +640,54 @@ mod tests {
         assert_eq!(
             DirOutput::beside(&target).err().unwrap().kind,
             ErrorKind::LocalIo
+        );
+    }
+
+    #[test]
+    fn files_to_send_are_opened_beneath_the_folder_whatever_is_swapped_in() {
+        let top = tempfile::tempdir().unwrap();
+        let root = top.path().join("out");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/secret"), b"inside").unwrap();
+        std::fs::write(root.join("f"), b"inside").unwrap();
+        std::fs::create_dir(top.path().join("outside")).unwrap();
+        std::fs::write(top.path().join("outside/secret"), b"OUTSIDE").unwrap();
+        std::fs::write(top.path().join("outside/f"), b"OUTSIDE").unwrap();
+        let mut input = DirInput::open(&root).unwrap();
+        input.entries().unwrap();
+        // A folder on the way swapped for a link after the listing.
+        std::fs::rename(root.join("sub"), top.path().join("sub.bak")).unwrap();
+        std::os::unix::fs::symlink(top.path().join("outside"), root.join("sub")).unwrap();
+        let error = input.open_file("sub/secret").unwrap_err();
+        assert!(
+            error.message.contains("symbolic link appeared"),
+            "{}",
+            error.message
+        );
+        // The folder itself swapped for a link: its files are still read from the folder.
+        std::fs::rename(&root, top.path().join("out.bak")).unwrap();
+        std::os::unix::fs::symlink(top.path().join("outside"), &root).unwrap();
+        let (_, mut file) = input.open_file("f").unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut file, &mut text).unwrap();
+        assert_eq!(text, "inside");
+    }
+
+    #[test]
+    fn a_fifo_swapped_in_is_refused_without_waiting() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("f"), b"x").unwrap();
+        let mut input = DirInput::open(root.path()).unwrap();
+        input.entries().unwrap();
+        std::fs::remove_file(root.path().join("f")).unwrap();
+        let fifo = std::ffi::CString::new(root.path().join("f").to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let error = input.open_file("f").unwrap_err();
+        assert!(
+            error.message.contains("not a regular file"),
+            "{}",
+            error.message
         );
     }
 

@@ -922,9 +922,7 @@ impl Hop<'_> {
                 builder.body(bytes.clone())
             }
             Payload::File(input) => {
-                let file = tokio::fs::File::open(&input.path).await.map_err(|e| {
-                    Error::local_io(format!("reading {}", input.path.display()), &e)
-                })?;
+                let file = tokio::fs::File::from_std(input.reader()?);
                 let (observer, meter) = (ctx.observer.clone(), ctx.meter.clone());
                 let sent = AtomicU64::new(0);
                 let total = Some(input.size);

@@ -301,18 +301,33 @@ impl Output {
     }
 }
 
-/// The file a send reads.
+/// The file a send reads: opened once, where it was checked, and read again only through
+/// that open file, so that swapping the path for something else (a link, a FIFO) meanwhile
+/// changes nothing.
 #[derive(Clone, Debug)]
 pub struct Input {
     pub path: PathBuf,
     pub size: u64,
+    file: std::sync::Arc<File>,
 }
 
 impl Input {
-    /// Checks that `path` is a readable regular file and records its size.
+    /// Checks that `path` is a readable regular file and records its size. (A FIFO is opened
+    /// without waiting for a writer, and refused.)
     pub fn open(path: &Path) -> Result<Self, Error> {
+        use std::os::unix::fs::OpenOptionsExt as _;
         let what = format!("reading {}", path.display());
-        let file = File::open(path).map_err(|e| Error::local_io(&what, &e))?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| Error::local_io(&what, &e))?;
+        Self::checked(path.to_path_buf(), file)
+    }
+
+    /// `file` (opened from `path`) if it is a regular file.
+    pub fn checked(path: PathBuf, file: File) -> Result<Self, Error> {
+        let what = format!("reading {}", path.display());
         let meta = file.metadata().map_err(|e| Error::local_io(&what, &e))?;
         if !meta.is_file() {
             return Err(Error::new(
@@ -321,16 +336,39 @@ impl Input {
             ));
         }
         Ok(Input {
-            path: path.to_path_buf(),
+            path,
             size: meta.len(),
+            file: std::sync::Arc::new(file),
         })
+    }
+
+    /// The file again, with a read position of its own (the kernel's handle of the open
+    /// file, not its path, so that nothing swapped in at the path is read).
+    pub fn reader(&self) -> Result<File, Error> {
+        use std::os::fd::AsRawFd as _;
+        let what = || format!("reading {}", self.path.display());
+        let proc_path = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+        match File::open(&proc_path) {
+            Ok(file) => Ok(file),
+            // Without /proc, a copy of the handle, read from the start (positions are shared
+            // with other copies; the readers that run in parallel seek before every read).
+            Err(_) => {
+                let file = self
+                    .file
+                    .try_clone()
+                    .map_err(|e| Error::local_io(what(), &e))?;
+                let mut seekable = &file;
+                seekable
+                    .seek(SeekFrom::Start(0))
+                    .map_err(|e| Error::local_io(what(), &e))?;
+                Ok(file)
+            }
+        }
     }
 
     /// A new guest handle reading from the start.
     pub fn handle(&self) -> Result<SourceHandle, Error> {
-        let file = File::open(&self.path)
-            .map_err(|e| Error::local_io(format!("reading {}", self.path.display()), &e))?;
-        Ok(SourceHandle::new(self.clone(), file))
+        Ok(SourceHandle::new(self.clone(), self.reader()?))
     }
 }
 

@@ -1400,7 +1400,7 @@ fn write_range(
     use std::io::Seek as _;
     use std::os::unix::fs::FileExt as _;
     let what = format!("reading {}", input.path.display());
-    let local = std::fs::File::open(&input.path).map_err(|e| Error::local_io(&what, &e))?;
+    let local = input.reader()?;
     let network = |detail: String| Error::new(ErrorKind::Network, format!("{label}: {detail}"));
     remote
         .seek(std::io::SeekFrom::Start(range.start))
