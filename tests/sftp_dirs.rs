@@ -308,7 +308,8 @@ async fn send_dir_without_a_listing_makes_the_remote_tree() {
         "the same tree, no temporary files"
     );
     same_files(&source, &landed, &files);
-    assert_eq!(outcome.bytes, (2 << 20) + 5 + 20 * 6 + 10 * 1);
+    // sub/big.bin, d.txt, f00..f09 ("file 0") and f10..f19 ("file 10").
+    assert_eq!(outcome.bytes, (2 << 20) + 5 + 10 * 6 + 10 * 7);
     // Again onto the tree that is there now: every file replaced.
     std::fs::write(source.join("f00.txt"), b"changed").unwrap();
     send_dir(
@@ -731,4 +732,70 @@ fn red_wasm_run_moves_folders_with_dir_and_send_dir() {
     assert_eq!(out.status.code(), Some(12), "{}", stderr(&out));
     assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
     assert!(!other.exists());
+}
+
+#[tokio::test]
+async fn the_extra_sessions_of_a_batch_stay_within_the_request_limit() {
+    // One connection allowed, and four more per file of the folder: the batch's three extra
+    // sessions wait for the first file to be counted, and fit.
+    let scratch = sshd().scratch();
+    for i in 0..10 {
+        scratch.put(&format!("ten/f{i}"), format!("file {i}").as_bytes());
+    }
+    let dir = temp();
+    let options = TransferOptions {
+        limits: Limits {
+            max_requests: 1,
+            ..Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    let access = dir_access(&format!("{}/ten", scratch.relative));
+    let target = dir.path().join("in");
+    receive_dir(&access, None, &target, &options).await.unwrap();
+    assert_eq!(tree(&target).len(), 10);
+    let remote = format!("{}/back", scratch.relative);
+    connector("sftp")
+        .send_dir(&dir_access(&remote).to_string(), None, &target, &options)
+        .await
+        .unwrap();
+    assert_eq!(tree(&scratch.path.join("back")), tree(&target));
+}
+
+#[tokio::test]
+async fn a_drop_box_takes_a_folder_written_directly() {
+    let Some(server) = super::server(
+        "drop box",
+        red_wasm_testkit::sshd::Config {
+            drop_box: true,
+            ..Default::default()
+        },
+    ) else {
+        return;
+    };
+    let scratch = server.scratch();
+    let dir = temp();
+    let source = dir.path().join("out");
+    let files = local_tree(&source);
+    let access = json!({"host": "127.0.0.1", "port": server.port(),
+        "auth": {"username": USER, "password": PASSWORD},
+        "dirPath": format!("{}/drop", scratch.path.display())});
+    let recorder = Arc::new(Recorder::default());
+    let options = TransferOptions {
+        observer: recorder.clone(),
+        ..TransferOptions::default()
+    };
+    connector("sftp")
+        .send_dir(&access.to_string(), None, &source, &options)
+        .await
+        .unwrap();
+    let landed = scratch.path.join("drop");
+    assert_eq!(tree(&landed), tree(&source), "no temporary files");
+    same_files(&source, &landed, &files);
+    let log = recorder.lines();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("refuses renames") && l.contains("directly")),
+        "{log:?}"
+    );
 }
