@@ -13,7 +13,15 @@
 //!
 //! Throughput: libssh2 reads ahead four times the length asked and pipelines large writes, so
 //! reads and writes go in 1 MiB pieces; `std::io::copy`'s 8 KiB would run at a fraction of the
-//! speed.
+//! speed. A read never asks for more than the rest of the file, though: the read-ahead past
+//! a small file's end costs the server as much as the file.
+//!
+//! Folders (receive-dir, send-dir): `download-files` and `upload-files` move a batch of files
+//! over the guest's session and up to [`BATCH_EXTRA_SESSIONS`] more in parallel (each a
+//! connection counted against the request limit), one file per worker at a time; the first
+//! failure stops the others, and its error names the files that were done. The same stop
+//! token and socket watchers as a single file's make a stop prompt; a receive-dir's files go
+//! into the host's staging folder, which a failed or stopped transfer removes.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -439,7 +447,14 @@ impl HostSession for HostState {
                     })?;
                 }
                 let first = folders.first().copied().unwrap_or(Path::new(""));
-                probe_renames(&conn.sftp, &dial.endpoint, first)
+                let renames = probe_renames(&conn.sftp, &dial.endpoint, first);
+                if let Err(why) = &renames {
+                    observer.log(
+                        LogLevel::Info,
+                        &format!("{why}: writing each of the {} files directly", files.len()),
+                    );
+                }
+                renames
             };
             let total = files.iter().map(|(_, input)| input.size).sum();
             let progress = BatchProgress::new(observer, Some(total));
@@ -1183,10 +1198,13 @@ impl Upload<'_> {
         match self.temporary(parent, &name, mode, renames)? {
             Route::Temporary(temp, file) => self.through(&temp, file, existing.as_ref()),
             Route::Direct(why) => {
-                self.log(
-                    LogLevel::Info,
-                    &format!("{why}: writing {endpoint}:{shown} directly"),
-                );
+                // A batch that knows renames are refused says so once, not for each file.
+                if !matches!(renames, Some(Err(_))) {
+                    self.log(
+                        LogLevel::Info,
+                        &format!("{why}: writing {endpoint}:{shown} directly"),
+                    );
+                }
                 self.directly(existing.is_some())
             }
         }
