@@ -799,3 +799,54 @@ async fn a_drop_box_takes_a_folder_written_directly() {
         "{log:?}"
     );
 }
+
+/// Keeps the transfer's progress reports.
+#[derive(Default)]
+struct Progress(std::sync::Mutex<Vec<(u64, Option<u64>)>>);
+
+impl red_wasm::Observer for Progress {
+    fn progress(&self, done: u64, total: Option<u64>) {
+        self.0.lock().unwrap().push((done, total));
+    }
+}
+
+#[tokio::test]
+async fn a_batch_reports_the_progress_of_all_its_files_as_one() {
+    let scratch = sshd().scratch();
+    let dir = temp();
+    let source = dir.path().join("out");
+    local_tree(&source);
+    let size = (2 << 20) + 5 + 10 * 6 + 10 * 7;
+    let progress = Arc::new(Progress::default());
+    let options = TransferOptions {
+        observer: progress.clone(),
+        ..TransferOptions::default()
+    };
+    let remote = format!("{}/up", scratch.relative);
+    connector("sftp")
+        .send_dir(&dir_access(&remote).to_string(), None, &source, &options)
+        .await
+        .unwrap();
+    let sent = progress.0.lock().unwrap().clone();
+    assert!(
+        sent.iter().all(|(_, total)| *total == Some(size)),
+        "{sent:?}"
+    );
+    assert!(sent.windows(2).all(|w| w[0].0 <= w[1].0), "{sent:?}");
+    assert_eq!(sent.last().unwrap().0, size);
+
+    let received = Arc::new(Progress::default());
+    let options = TransferOptions {
+        observer: received.clone(),
+        ..TransferOptions::default()
+    };
+    receive_dir(&dir_access(&remote), None, &dir.path().join("in"), &options)
+        .await
+        .unwrap();
+    let received = received.0.lock().unwrap().clone();
+    assert!(
+        received.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{received:?}"
+    );
+    assert_eq!(received.last().unwrap().0, size);
+}

@@ -1751,7 +1751,8 @@ impl BatchItem for (PathBuf, Input) {
 /// The progress of a batch: the bytes of all its files, reported as one transfer.
 struct BatchProgress {
     observer: Arc<dyn Observer>,
-    done: AtomicU64,
+    /// Held while a report goes out, so that the reports of parallel files never go back.
+    done: Mutex<u64>,
     total: Option<u64>,
 }
 
@@ -1759,7 +1760,7 @@ impl BatchProgress {
     fn new(observer: Arc<dyn Observer>, total: Option<u64>) -> Self {
         BatchProgress {
             observer,
-            done: AtomicU64::new(0),
+            done: Mutex::new(0),
             total,
         }
     }
@@ -1787,8 +1788,9 @@ impl Observer for FileProgress<'_> {
     fn progress(&self, done: u64, _total: Option<u64>) {
         let before = self.seen.fetch_max(done, Ordering::Relaxed);
         let more = done.saturating_sub(before);
-        let all = self.batch.done.fetch_add(more, Ordering::Relaxed) + more;
-        self.batch.observer.progress(all, self.batch.total);
+        let mut all = self.batch.done.lock().unwrap();
+        *all += more;
+        self.batch.observer.progress(*all, self.batch.total);
     }
 }
 
