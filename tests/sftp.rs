@@ -703,3 +703,6 @@ async fn a_server_with_only_aes128_ctr_works_both_ways() {
         .unwrap();
     assert!(std::fs::read(&target).unwrap() == pattern(1 << 20));
 }
+
+#[path = "sftp_dirs.rs"]
+mod dirs;

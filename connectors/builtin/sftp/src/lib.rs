@@ -1,10 +1,21 @@
-//! The built-in `sftp` connector: RED's `Sftp` (`red_connectors_ssh.sftp`), one file over
-//! SFTP. The host does the SSH and moves the bytes; this decides what to ask for.
+//! The built-in `sftp` connector: RED's `Sftp` (`red_connectors_ssh.sftp`, red-connector-ssh):
+//! one file, or a folder (receive-dir, send-dir), over SFTP. The host does the SSH and moves
+//! the bytes; this decides what to ask for.
+//!
+//! Folders as red-connector-ssh 1.3 moves them, from and to `dirPath`: with a RED listing,
+//! exactly the listed entries (listed folders are made even when empty); without one, the
+//! whole tree. A receive-dir puts the tree directly into the local folder (the original
+//! nested it one level too deep when the folder existed). The files of a folder go in one
+//! host batch (`download-files`, `upload-files`), over several sessions in parallel.
 
 mod access;
 
-use red_connector_sdk::bindings::red::connector::sftp::Session;
-use red_connector_sdk::{export_connector, ConnectorInfo, Error, Guest, Sink, Source};
+use red_connector_sdk::bindings::red::connector::sftp::{FilePair, Session};
+use red_connector_sdk::listing;
+use red_connector_sdk::{
+    export_connector, ConnectorInfo, DirEntry, DirSink, DirSource, DirectoryGuest, Error, Guest,
+    Sink, Source,
+};
 
 use access::SftpAccess;
 
@@ -15,7 +26,7 @@ impl Guest for Connector {
         ConnectorInfo {
             name: "sftp".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "RED's Sftp connector: download or upload one file over SSH SFTP.".into(),
+            description: "RED's Sftp connector: download or upload one file (filePath), or a folder (dirPath: receive-dir, send-dir), over SSH SFTP.".into(),
             access_schema: access::SCHEMA.into(),
         }
     }
@@ -43,4 +54,96 @@ impl Guest for Connector {
     }
 }
 
-export_connector!(Connector);
+impl DirectoryGuest for Connector {
+    fn validate_receive_dir(access: String, listing: Option<String>) -> Result<(), Error> {
+        SftpAccess::parse_dir(&access)?;
+        listed(listing.as_deref()).map(drop)
+    }
+
+    fn validate_send_dir(access: String, listing: Option<String>) -> Result<(), Error> {
+        SftpAccess::parse_dir(&access)?;
+        listed(listing.as_deref()).map(drop)
+    }
+
+    /// With a listing, its folders and exactly its files from `dirPath/PATH`; without, the
+    /// remote tree under `dirPath` (a missing `dirPath` is `not-found`).
+    fn receive_dir(access: String, listing: Option<String>, target: DirSink) -> Result<(), Error> {
+        let access = SftpAccess::parse_dir(&access)?;
+        let listed = listed(listing.as_deref())?;
+        let session = Session::connect(&access.connect_config())?;
+        let entries = match listed {
+            Some(entries) => entries,
+            None => session.list_tree(&access.path)?,
+        };
+        let mut files = Vec::new();
+        for entry in entries {
+            if entry.is_dir {
+                target.create_folder(&entry.path)?;
+            } else {
+                files.push(FilePair {
+                    remote: access.under(&entry.path),
+                    local: entry.path,
+                });
+            }
+        }
+        if !files.is_empty() {
+            session.download_files(&files, &target)?;
+        }
+        Ok(())
+    }
+
+    /// With a listing, exactly its entries; without, the whole local folder: `dirPath` and
+    /// every folder made (`mkdir -p`, empty ones too), then the files uploaded.
+    fn send_dir(access: String, listing: Option<String>, source: DirSource) -> Result<(), Error> {
+        let access = SftpAccess::parse_dir(&access)?;
+        let entries = match listed(listing.as_deref())? {
+            Some(entries) => entries,
+            // Read before connecting: a link in the folder fails the send before any traffic.
+            None => source.entries()?,
+        };
+        let session = Session::connect(&access.connect_config())?;
+        session.make_dirs(&access.path)?;
+        // Only the deepest folders: `mkdir -p` makes their parents.
+        let parents: std::collections::HashSet<&str> = entries
+            .iter()
+            .filter(|e| e.is_dir)
+            .filter_map(|e| e.path.rsplit_once('/').map(|(parent, _)| parent))
+            .collect();
+        for entry in entries.iter().filter(|e| e.is_dir) {
+            if !parents.contains(entry.path.as_str()) {
+                session.make_dirs(&access.under(&entry.path))?;
+            }
+        }
+        let files: Vec<FilePair> = entries
+            .into_iter()
+            .filter(|e| !e.is_dir)
+            .map(|e| FilePair {
+                remote: access.under(&e.path),
+                local: e.path,
+            })
+            .collect();
+        if !files.is_empty() {
+            session.upload_files(&files, &source)?;
+        }
+        Ok(())
+    }
+}
+
+/// The listing's entries as the folder's entries (sizes are the host's to check), or `None`
+/// without a listing.
+fn listed(listing: Option<&str>) -> Result<Option<Vec<DirEntry>>, Error> {
+    let Some(listing) = listing else {
+        return Ok(None);
+    };
+    let entries = listing::entries(listing)?
+        .into_iter()
+        .map(|e| DirEntry {
+            path: e.path,
+            is_dir: e.is_dir,
+            size: 0,
+        })
+        .collect();
+    Ok(Some(entries))
+}
+
+export_connector!(Connector, directories);

@@ -1,0 +1,852 @@
+//! The `sftp` connector's folders (receive-dir, send-dir with `dirPath`) against the real
+//! sshd: with and without a RED listing, nested and empty folders, the host's checks of the
+//! listing, failures that leave no local folder and name what was sent, links, a cancel in
+//! the middle of a batch, and the two command lines (CLI 1 and `red-wasm run`).
+//! (A module of the `sftp` test binary.)
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use red_wasm::{CancellationToken, Direction, ErrorKind, Limits, TransferOptions};
+use red_wasm_testkit::http::pattern;
+use red_wasm_testkit::sshd::{KeyKind, Scratch, PASSWORD, USER};
+use serde_json::{json, Value};
+
+use super::support::*;
+use super::{sshd, Recorder};
+
+/// The 1.x access of the folder `path`, with the password.
+fn dir_access(path: &str) -> Value {
+    json!({"host": "127.0.0.1", "port": sshd().port(),
+           "auth": {"username": USER, "password": PASSWORD}, "dirPath": path})
+}
+
+/// The 1.x access of the folder `path`, with a key.
+fn dir_key_access(path: &str) -> Value {
+    json!({"host": "127.0.0.1", "port": sshd().port(),
+           "auth": {"username": USER, "privateKey": sshd().key(KeyKind::Ed25519)}, "dirPath": path})
+}
+
+async fn receive_dir(
+    access: &Value,
+    listing: Option<&Value>,
+    target: &Path,
+    options: &TransferOptions,
+) -> red_wasm::Result<red_wasm::Outcome> {
+    let listing = listing.map(Value::to_string);
+    connector("sftp")
+        .receive_dir(&access.to_string(), listing.as_deref(), target, options)
+        .await
+}
+
+async fn send_dir(
+    access: &Value,
+    listing: Option<&Value>,
+    source: &Path,
+) -> red_wasm::Result<red_wasm::Outcome> {
+    let listing = listing.map(Value::to_string);
+    connector("sftp")
+        .send_dir(
+            &access.to_string(),
+            listing.as_deref(),
+            source,
+            &TransferOptions::default(),
+        )
+        .await
+}
+
+/// Every file and folder under `dir`, relative and sorted (folders end in `/`).
+fn tree(dir: &Path) -> Vec<String> {
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.strip_prefix(base).unwrap().display().to_string();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                out.push(format!("{name}/"));
+                walk(&path, base, out);
+            } else {
+                out.push(name);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Asserts that every file of `expected` (relative paths) holds the same bytes under both
+/// folders.
+fn same_files(a: &Path, b: &Path, files: &[&str]) {
+    for file in files {
+        let left = std::fs::read(a.join(file)).unwrap();
+        let right = std::fs::read(b.join(file)).unwrap();
+        assert!(left == right, "{file} differs");
+    }
+}
+
+/// `sha1$<hex>` of `bytes`, by sha1sum.
+fn sha1(bytes: &[u8]) -> String {
+    let dir = temp();
+    let file = dir.path().join("f");
+    std::fs::write(&file, bytes).unwrap();
+    let out = Command::new("sha1sum").arg(&file).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha1${}", text.split_whitespace().next().unwrap())
+}
+
+/// A remote tree: nested folders, an empty folder, a 3 MiB file, a link to a file and a link
+/// to a folder.
+fn remote_tree(scratch: &Scratch) {
+    scratch.put("top/a.txt", b"alpha");
+    scratch.put("top/sub/b.bin", &pattern(3 << 20));
+    scratch.put("top/sub/deeper/c.txt", b"gamma");
+    let empty = scratch.path.join("top/empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (uid, gid) = sshd().user_ids();
+    std::os::unix::fs::chown(&empty, Some(uid), Some(gid)).unwrap();
+    std::os::unix::fs::symlink("a.txt", scratch.path.join("top/link-to-a")).unwrap();
+    std::os::unix::fs::symlink("sub", scratch.path.join("top/link-to-sub")).unwrap();
+}
+
+#[tokio::test]
+async fn receive_dir_without_a_listing_takes_the_whole_tree_into_the_folder() {
+    let scratch = sshd().scratch();
+    remote_tree(&scratch);
+    let top = scratch.path.join("top");
+    let expected = [
+        "a.txt",
+        "empty/",
+        "link-to-a",
+        "sub/",
+        "sub/b.bin",
+        "sub/deeper/",
+        "sub/deeper/c.txt",
+    ];
+    let dir = temp();
+    // Relative to the login directory, into a new folder; the log says what was left out.
+    let target = dir.path().join("new");
+    let recorder = Arc::new(Recorder::default());
+    let options = TransferOptions {
+        observer: recorder.clone(),
+        ..TransferOptions::default()
+    };
+    let access = dir_access(&format!("{}/top", scratch.relative));
+    let outcome = receive_dir(&access, None, &target, &options).await.unwrap();
+    assert_eq!(tree(&target), expected);
+    same_files(&top, &target, &["a.txt", "sub/b.bin", "sub/deeper/c.txt"]);
+    assert_eq!(std::fs::read(target.join("link-to-a")).unwrap(), b"alpha");
+    assert_eq!(outcome.bytes, 5 + (3 << 20) + 5 + 5);
+    let log = recorder.lines();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("link-to-sub") && l.contains("a link to a folder")),
+        "{log:?}"
+    );
+    // Absolute, with a key, into an existing empty folder (as RED's agent makes it): the tree
+    // goes directly into it, not one level deeper.
+    let made = dir.path().join("made");
+    std::fs::create_dir(&made).unwrap();
+    let access = dir_key_access(&top.display().to_string());
+    receive_dir(&access, None, &made, &TransferOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(tree(&made), expected);
+    same_files(&top, &made, &["a.txt", "sub/b.bin", "sub/deeper/c.txt"]);
+    assert_eq!(
+        listing(dir.path()),
+        ["made", "new"],
+        "no staging folder left"
+    );
+}
+
+/// A RED listing of `sub` (b.bin and deeper/c.txt) and an empty listed folder, with
+/// checksums and sizes.
+fn red_listing(b: &[u8]) -> Value {
+    json!([
+        {"class": "File", "basename": "a.txt", "checksum": sha1(b"alpha"), "size": 5},
+        {"class": "Directory", "basename": "sub", "listing": [
+            {"class": "File", "basename": "b.bin", "checksum": sha1(b), "size": b.len()},
+            {"class": "Directory", "basename": "deeper", "listing": [
+                {"class": "File", "basename": "c.txt"}
+            ]}
+        ]},
+        {"class": "Directory", "basename": "empty", "listing": []}
+    ])
+}
+
+#[tokio::test]
+async fn receive_dir_with_a_listing_takes_exactly_the_listed_entries() {
+    let scratch = sshd().scratch();
+    remote_tree(&scratch);
+    scratch.put("top/not-listed.txt", b"extra");
+    scratch.put("top/sub/not-listed/x", b"extra");
+    let dir = temp();
+    let target = dir.path().join("in");
+    std::fs::create_dir(&target).unwrap();
+    let listing = red_listing(&pattern(3 << 20));
+    let access = dir_access(&format!("{}/top/", scratch.path.display()));
+    receive_dir(
+        &access,
+        Some(&listing),
+        &target,
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tree(&target),
+        [
+            "a.txt",
+            "empty/",
+            "sub/",
+            "sub/b.bin",
+            "sub/deeper/",
+            "sub/deeper/c.txt"
+        ]
+    );
+    same_files(
+        &scratch.path.join("top"),
+        &target,
+        &["a.txt", "sub/b.bin", "sub/deeper/c.txt"],
+    );
+    // An empty listing: an empty folder, whatever is remote.
+    let nothing = dir.path().join("nothing");
+    receive_dir(
+        &access,
+        Some(&json!([])),
+        &nothing,
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(tree(&nothing).is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_checksum_or_a_missing_file_fails_and_leaves_no_folder() {
+    let scratch = sshd().scratch();
+    remote_tree(&scratch);
+    let access = dir_access(&format!("{}/top", scratch.relative));
+    let dir = temp();
+    // The host checks the listing's checksum: the remote file is not what the RED file says.
+    let wrong = red_listing(b"other bytes of the same length?");
+    let target = dir.path().join("in");
+    let err = receive_dir(&access, Some(&wrong), &target, &TransferOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Remote, "{err}");
+    assert!(err.message.contains("sub/b.bin"), "{}", err.message);
+    assert!(listing(dir.path()).is_empty(), "no folder, no staging");
+
+    // A listed file that is not on the server: not-found naming it; an existing (agent-made)
+    // folder stays empty.
+    std::fs::create_dir(&target).unwrap();
+    let missing = json!([
+        {"class": "File", "basename": "a.txt"},
+        {"class": "Directory", "basename": "sub", "listing": [
+            {"class": "File", "basename": "gone.txt"}
+        ]}
+    ]);
+    let err = receive_dir(
+        &access,
+        Some(&missing),
+        &target,
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    assert!(err.message.contains("top/sub/gone.txt"), "{}", err.message);
+    assert_eq!(listing(dir.path()), ["in"]);
+    assert!(tree(&target).is_empty(), "the folder stays empty");
+
+    // No listing and no remote folder: not-found naming dirPath.
+    let nowhere = format!("{}/no-such-folder", scratch.relative);
+    let err = receive_dir(
+        &dir_access(&nowhere),
+        None,
+        &dir.path().join("x"),
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    assert!(err.message.contains(&nowhere), "{}", err.message);
+    assert_eq!(listing(dir.path()), ["in"]);
+}
+
+/// A local tree: nested folders, an empty folder, 20 small files and a 2 MiB one.
+fn local_tree(root: &Path) -> Vec<&'static str> {
+    std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
+    std::fs::create_dir_all(root.join("empty/inner-empty")).unwrap();
+    for i in 0..20 {
+        std::fs::write(root.join(format!("f{i:02}.txt")), format!("file {i}")).unwrap();
+    }
+    std::fs::write(root.join("sub/big.bin"), pattern(2 << 20)).unwrap();
+    std::fs::write(root.join("sub/deeper/d.txt"), b"delta").unwrap();
+    vec!["f00.txt", "f19.txt", "sub/big.bin", "sub/deeper/d.txt"]
+}
+
+#[tokio::test]
+async fn send_dir_without_a_listing_makes_the_remote_tree() {
+    let scratch = sshd().scratch();
+    let dir = temp();
+    let source = dir.path().join("out");
+    let files = local_tree(&source);
+    // A folder that does not exist yet, three levels down, relative to the login directory.
+    let remote = format!("{}/results/run/1", scratch.relative);
+    let outcome = send_dir(&dir_access(&remote), None, &source).await.unwrap();
+    let landed = scratch.path.join("results/run/1");
+    assert_eq!(
+        tree(&landed),
+        tree(&source),
+        "the same tree, no temporary files"
+    );
+    same_files(&source, &landed, &files);
+    // sub/big.bin, d.txt, f00..f09 ("file 0") and f10..f19 ("file 10").
+    assert_eq!(outcome.bytes, (2 << 20) + 5 + 10 * 6 + 10 * 7);
+    // Again onto the tree that is there now: every file replaced.
+    std::fs::write(source.join("f00.txt"), b"changed").unwrap();
+    send_dir(
+        &dir_key_access(&landed.display().to_string()),
+        None,
+        &source,
+    )
+    .await
+    .unwrap();
+    assert_eq!(std::fs::read(landed.join("f00.txt")).unwrap(), b"changed");
+    assert_eq!(tree(&landed), tree(&source));
+}
+
+#[tokio::test]
+async fn send_dir_with_a_listing_sends_exactly_the_listed_entries() {
+    let scratch = sshd().scratch();
+    let dir = temp();
+    let source = dir.path().join("out");
+    local_tree(&source);
+    let listing = json!([
+        {"class": "File", "basename": "f03.txt", "size": 6},
+        {"class": "Directory", "basename": "sub", "listing": [
+            {"class": "Directory", "basename": "deeper", "listing": [
+                {"class": "File", "basename": "d.txt", "checksum": sha1(b"delta")}
+            ]}
+        ]},
+        {"class": "Directory", "basename": "empty"}
+    ]);
+    let remote = scratch.path.join("listed");
+    send_dir(
+        &dir_access(&remote.display().to_string()),
+        Some(&listing),
+        &source,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tree(&remote),
+        [
+            "empty/",
+            "f03.txt",
+            "sub/",
+            "sub/deeper/",
+            "sub/deeper/d.txt"
+        ]
+    );
+    same_files(&source, &remote, &["f03.txt", "sub/deeper/d.txt"]);
+    // A listing that the local folder does not match is refused before anything is sent.
+    let wrong = json!([{"class": "File", "basename": "f03.txt", "checksum": sha1(b"no")}]);
+    let elsewhere = scratch.path.join("never");
+    let err = send_dir(
+        &dir_access(&elsewhere.display().to_string()),
+        Some(&wrong),
+        &source,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LocalIo, "{err}");
+    assert!(!elsewhere.exists());
+}
+
+#[tokio::test]
+async fn a_failed_send_dir_names_the_files_that_were_sent() {
+    let scratch = sshd().scratch();
+    let dir = temp();
+    let source = dir.path().join("out");
+    std::fs::create_dir_all(source.join("zz-locked")).unwrap();
+    for i in 0..40 {
+        std::fs::write(source.join(format!("f{i:02}.txt")), format!("file {i}")).unwrap();
+    }
+    std::fs::write(source.join("zz-locked/last.txt"), b"refused").unwrap();
+    // The remote folder for the last file exists and may not be written to.
+    let remote = scratch.path.join("dest");
+    let locked = remote.join("zz-locked");
+    std::fs::create_dir_all(&locked).unwrap();
+    let (uid, gid) = sshd().user_ids();
+    for folder in [&remote, &locked] {
+        std::os::unix::fs::chown(folder, Some(uid), Some(gid)).unwrap();
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let err = send_dir(&dir_access(&remote.display().to_string()), None, &source)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
+    let message = &err.message;
+    assert!(
+        message.contains("zz-locked/last.txt") && message.contains("permission denied"),
+        "{message}"
+    );
+    // Every file that arrived is counted (and the first ones named); nothing else is there.
+    let arrived: Vec<String> = tree(&remote)
+        .into_iter()
+        .filter(|name| name.starts_with('f'))
+        .collect();
+    assert!(!arrived.is_empty(), "{message}");
+    assert!(
+        message.contains(&format!("{} of 41 files were done before", arrived.len())),
+        "{} arrived: {message}",
+        arrived.len()
+    );
+    assert!(message.contains("dest/f00.txt"), "{message}");
+    assert_eq!(
+        tree(&locked),
+        Vec::<String>::new(),
+        "nothing in the locked folder"
+    );
+    assert!(
+        tree(&remote).iter().all(|n| !n.contains(".part")),
+        "no temporary files"
+    );
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    // A file where a folder must go: refused while making the folders, before any file.
+    let blocked = scratch.path.join("blocked");
+    std::fs::create_dir(&blocked).unwrap();
+    std::os::unix::fs::chown(&blocked, Some(uid), Some(gid)).unwrap();
+    scratch.put("blocked/zz-locked", b"a file");
+    let err = send_dir(&dir_access(&blocked.display().to_string()), None, &source)
+        .await
+        .unwrap_err();
+    assert!(err.message.contains("blocked/zz-locked"), "{err}");
+    assert_eq!(tree(&blocked), ["zz-locked"], "nothing was sent");
+}
+
+#[tokio::test]
+async fn a_link_in_the_local_folder_is_refused_before_anything_is_sent() {
+    let scratch = sshd().scratch();
+    let dir = temp();
+    let source = dir.path().join("out");
+    std::fs::create_dir_all(source.join("sub")).unwrap();
+    std::fs::write(source.join("a.txt"), b"alpha").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", source.join("sub/passwd")).unwrap();
+    let remote = scratch.path.join("dest");
+    let err = send_dir(&dir_access(&remote.display().to_string()), None, &source)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LocalIo, "{err}");
+    assert!(
+        err.message.contains("sub/passwd: a symbolic link"),
+        "{}",
+        err.message
+    );
+    assert!(scratch.listing().is_empty(), "nothing arrived");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_receive_dir_of_many_files_stops_at_once_and_leaves_no_folder() {
+    let scratch = sshd().scratch();
+    let block = pattern(256 << 10);
+    for i in 0..400 {
+        scratch.put(&format!("many/{:02}/f{i:03}.bin", i % 10), &block);
+    }
+    let dir = temp();
+    let target = dir.path().join("in");
+    let token = CancellationToken::new();
+    let options = TransferOptions {
+        cancel: Some(token.clone()),
+        ..TransferOptions::default()
+    };
+    let trigger = token.clone();
+    let cancelled_at = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        trigger.cancel();
+        Instant::now()
+    });
+    let access = dir_access(&format!("{}/many", scratch.relative));
+    let err = receive_dir(&access, None, &target, &options)
+        .await
+        .unwrap_err();
+    let returned = Instant::now();
+    let cancelled_at = cancelled_at.await.unwrap();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("cancelled"), "{}", err.message);
+    let took = returned - cancelled_at;
+    assert!(
+        took < Duration::from_millis(400),
+        "returned {took:?} after the cancel"
+    );
+    assert!(listing(dir.path()).is_empty(), "no folder, no staging");
+    // Nothing keeps writing there afterwards either.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(listing(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn the_file_limit_counts_the_remote_tree() {
+    let scratch = sshd().scratch();
+    for i in 0..5 {
+        scratch.put(&format!("five/f{i}"), b"x");
+    }
+    let dir = temp();
+    let options = TransferOptions {
+        limits: Limits {
+            max_files: 4,
+            ..Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    let access = dir_access(&format!("{}/five", scratch.relative));
+    let err = receive_dir(&access, None, &dir.path().join("in"), &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(
+        err.message.contains(&format!(
+            "the remote folder {USER}@127.0.0.1:{}:{}/five has more than 4 files",
+            sshd().port(),
+            scratch.relative
+        )) && err.message.contains("--max-files"),
+        "{}",
+        err.message
+    );
+    assert!(listing(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn folder_access_is_validated_with_json_paths() {
+    let sftp = connector("sftp");
+    let listing = json!([{"class": "File", "basename": "a"}]).to_string();
+    for access in [
+        dir_access("d"),
+        json!({"host": "h", "username": "u", "password": "p", "dirPath": "/x"}),
+        json!({"host": "h", "port": 2222, "auth": {"username": "u", "privateKey": "k"},
+               "dirPath": "~/x", "timeout": 3}),
+    ] {
+        for direction in [Direction::Receive, Direction::Send] {
+            for listing in [None, Some(listing.as_str())] {
+                sftp.validate_dir(direction, &access.to_string(), listing)
+                    .await
+                    .unwrap_or_else(|e| panic!("{access}: {e}"));
+            }
+        }
+    }
+    for (access, direction, expected) in [
+        (
+            json!({"host": "h", "auth": {"username": "u", "password": "p"}, "filePath": "x"}),
+            Some(Direction::Receive),
+            vec!["/filePath: a file's path", "/dirPath: required"],
+        ),
+        (
+            json!({"host": "h", "username": "u", "password": "p", "fileDir": "d", "fileName": "f"}),
+            Some(Direction::Send),
+            vec!["/fileDir: a file's path", "/fileName: a file's path"],
+        ),
+        (
+            json!({"host": "h", "auth": {"username": "u", "password": "p"}, "filePath": "x", "dirPath": "d"}),
+            None,
+            vec!["/dirPath: a folder's path"],
+        ),
+        (
+            json!({"host": "h", "auth": {"username": "u"}, "dirPath": 3}),
+            Some(Direction::Receive),
+            vec![
+                "/auth/password: required (or privateKey)",
+                "/dirPath: expected a string",
+            ],
+        ),
+    ] {
+        let err = match direction {
+            Some(direction) => {
+                sftp.validate_dir(direction, &access.to_string(), None)
+                    .await
+            }
+            None => sftp.validate(Direction::Receive, &access.to_string()).await,
+        }
+        .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidAccess, "{err}");
+        for line in expected {
+            assert!(
+                err.message.lines().any(|l| l.starts_with(line)),
+                "{line:?} not in {}",
+                err.message
+            );
+        }
+    }
+    let err = sftp
+        .validate_dir(
+            Direction::Receive,
+            &dir_access("d").to_string(),
+            Some(r#"[{"class": "Folder", "basename": "a"}]"#),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidAccess, "{err}");
+    let info = sftp.info().await.unwrap();
+    let forms = info.access_schema["oneOf"].as_array().unwrap();
+    assert!(
+        forms
+            .iter()
+            .any(|f| f["required"].to_string().contains("dirPath"))
+            && forms
+                .iter()
+                .any(|f| f["required"].to_string().contains("filePath")),
+        "{}",
+        info.access_schema
+    );
+}
+
+/// Runs an installed CLI 1 command.
+fn command(bin: &Path, name: &str, args: &[&str]) -> std::process::Output {
+    Command::new(bin.join(name))
+        .args(args)
+        .env("RED_WASM_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli1_receive_dir_and_send_dir_as_reds_agent_calls_them() {
+    let scratch = sshd().scratch();
+    remote_tree(&scratch);
+    let dir = temp();
+    let bin = dir.path().join("bin");
+    let out = cli(&["install-commands", bin.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let write = |name: &str, value: &Value| -> PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, value.to_string()).unwrap();
+        path
+    };
+    let access = write(
+        "access.json",
+        &dir_access(&format!("{}/top", scratch.relative)),
+    );
+    let listing = write("listing.json", &red_listing(&pattern(3 << 20)));
+    let a = access.to_str().unwrap();
+    let with_listing = format!("--listing={}", listing.display());
+    let out = command(
+        &bin,
+        "red-connector-ssh",
+        &["receive-dir-validate", a, &with_listing],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The agent makes LOCALDIR, empty, and passes --listing=FILE last.
+    let local = dir.path().join("inputs/in");
+    std::fs::create_dir_all(&local).unwrap();
+    let out = command(
+        &bin,
+        "red-connector-ssh",
+        &["receive-dir", a, local.to_str().unwrap(), &with_listing],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        tree(&local),
+        [
+            "a.txt",
+            "empty/",
+            "sub/",
+            "sub/b.bin",
+            "sub/deeper/",
+            "sub/deeper/c.txt"
+        ]
+    );
+    // send-dir of it, without a listing, to a new remote folder.
+    let up = write(
+        "up.json",
+        &dir_access(&format!("{}/uploaded", scratch.relative)),
+    );
+    let out = command(
+        &bin,
+        "red-connector-ssh",
+        &["send-dir", up.to_str().unwrap(), local.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(tree(&scratch.path.join("uploaded")), tree(&local));
+    // A file's access for a folder: invalid access (exit 1), naming the field.
+    let file_access = write(
+        "file.json",
+        &json!({"host": "127.0.0.1", "port": sshd().port(),
+                "auth": {"username": USER, "password": PASSWORD}, "filePath": "x"}),
+    );
+    let out = command(
+        &bin,
+        "red-connector-ssh",
+        &["receive-dir-validate", file_access.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("/filePath"), "{}", stderr(&out));
+}
+
+#[test]
+fn red_wasm_run_moves_folders_with_dir_and_send_dir() {
+    let scratch = sshd().scratch();
+    remote_tree(&scratch);
+    let dir = temp();
+    let access = dir_access(&format!("{}/top", scratch.relative)).to_string();
+    let target = dir.path().join("got");
+    let out = cli(&[
+        "run",
+        "sftp",
+        &access,
+        "--dir",
+        "-o",
+        target.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(tree(&target).len(), 7, "{:?}", tree(&target));
+    same_files(
+        &scratch.path.join("top"),
+        &target,
+        &["a.txt", "sub/b.bin", "sub/deeper/c.txt"],
+    );
+    let back = dir_access(&format!("{}/back", scratch.relative)).to_string();
+    let out = cli(&["run", "sftp", &back, "--send-dir", target.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(tree(&scratch.path.join("back")), tree(&target));
+    same_files(&target, &scratch.path.join("back"), &["sub/b.bin"]);
+    // A missing remote folder: not found (exit 12), no local folder.
+    let missing = dir_access(&format!("{}/nope", scratch.relative)).to_string();
+    let other = dir.path().join("other");
+    let out = cli(&[
+        "run",
+        "sftp",
+        &missing,
+        "--dir",
+        "-o",
+        other.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(12), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nope"), "{}", stderr(&out));
+    assert!(!other.exists());
+}
+
+#[tokio::test]
+async fn the_extra_sessions_of_a_batch_stay_within_the_request_limit() {
+    // One connection allowed, and four more per file of the folder: the batch's three extra
+    // sessions wait for the first file to be counted, and fit.
+    let scratch = sshd().scratch();
+    for i in 0..10 {
+        scratch.put(&format!("ten/f{i}"), format!("file {i}").as_bytes());
+    }
+    let dir = temp();
+    let options = TransferOptions {
+        limits: Limits {
+            max_requests: 1,
+            ..Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    let access = dir_access(&format!("{}/ten", scratch.relative));
+    let target = dir.path().join("in");
+    receive_dir(&access, None, &target, &options).await.unwrap();
+    assert_eq!(tree(&target).len(), 10);
+    let remote = format!("{}/back", scratch.relative);
+    connector("sftp")
+        .send_dir(&dir_access(&remote).to_string(), None, &target, &options)
+        .await
+        .unwrap();
+    assert_eq!(tree(&scratch.path.join("back")), tree(&target));
+}
+
+#[tokio::test]
+async fn a_drop_box_takes_a_folder_written_directly() {
+    let Some(server) = super::server(
+        "drop box",
+        red_wasm_testkit::sshd::Config {
+            drop_box: true,
+            ..Default::default()
+        },
+    ) else {
+        return;
+    };
+    let scratch = server.scratch();
+    let dir = temp();
+    let source = dir.path().join("out");
+    let files = local_tree(&source);
+    let access = json!({"host": "127.0.0.1", "port": server.port(),
+        "auth": {"username": USER, "password": PASSWORD},
+        "dirPath": format!("{}/drop", scratch.path.display())});
+    let recorder = Arc::new(Recorder::default());
+    let options = TransferOptions {
+        observer: recorder.clone(),
+        ..TransferOptions::default()
+    };
+    connector("sftp")
+        .send_dir(&access.to_string(), None, &source, &options)
+        .await
+        .unwrap();
+    let landed = scratch.path.join("drop");
+    assert_eq!(tree(&landed), tree(&source), "no temporary files");
+    same_files(&source, &landed, &files);
+    let log = recorder.lines();
+    assert!(
+        log.iter()
+            .any(|l| l.contains("refuses renames") && l.contains("directly")),
+        "{log:?}"
+    );
+}
+
+/// Keeps the transfer's progress reports.
+#[derive(Default)]
+struct Progress(std::sync::Mutex<Vec<(u64, Option<u64>)>>);
+
+impl red_wasm::Observer for Progress {
+    fn progress(&self, done: u64, total: Option<u64>) {
+        self.0.lock().unwrap().push((done, total));
+    }
+}
+
+#[tokio::test]
+async fn a_batch_reports_the_progress_of_all_its_files_as_one() {
+    let scratch = sshd().scratch();
+    let dir = temp();
+    let source = dir.path().join("out");
+    local_tree(&source);
+    let size = (2 << 20) + 5 + 10 * 6 + 10 * 7;
+    let progress = Arc::new(Progress::default());
+    let options = TransferOptions {
+        observer: progress.clone(),
+        ..TransferOptions::default()
+    };
+    let remote = format!("{}/up", scratch.relative);
+    connector("sftp")
+        .send_dir(&dir_access(&remote).to_string(), None, &source, &options)
+        .await
+        .unwrap();
+    let sent = progress.0.lock().unwrap().clone();
+    assert!(
+        sent.iter().all(|(_, total)| *total == Some(size)),
+        "{sent:?}"
+    );
+    assert!(sent.windows(2).all(|w| w[0].0 <= w[1].0), "{sent:?}");
+    assert_eq!(sent.last().unwrap().0, size);
+
+    let received = Arc::new(Progress::default());
+    let options = TransferOptions {
+        observer: received.clone(),
+        ..TransferOptions::default()
+    };
+    receive_dir(&dir_access(&remote), None, &dir.path().join("in"), &options)
+        .await
+        .unwrap();
+    let received = received.0.lock().unwrap().clone();
+    assert!(
+        received.windows(2).all(|w| w[0].0 <= w[1].0),
+        "{received:?}"
+    );
+    assert_eq!(received.last().unwrap().0, size);
+}
