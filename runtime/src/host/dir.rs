@@ -305,7 +305,7 @@ fn current_umask() -> u32 {
 pub struct DirInput {
     root: PathBuf,
     /// The folder, open: what every file is opened beneath.
-    handle: File,
+    handle: std::sync::Arc<File>,
     /// The files and folders under `root`, by relative path; filled by [`DirInput::entries`].
     tree: Option<BTreeMap<String, DirEntry>>,
     /// Bytes of the files opened so far.
@@ -332,7 +332,7 @@ impl DirInput {
             })?;
         Ok(DirInput {
             root: root.to_path_buf(),
-            handle,
+            handle: std::sync::Arc::new(handle),
             tree: None,
             opened: 0,
         })
@@ -341,12 +341,17 @@ impl DirInput {
     /// Every folder and regular file under the folder, in path order (a folder before its
     /// entries); a link or a special file is an error naming it.
     pub fn entries(&mut self) -> Result<Vec<DirEntry>, Error> {
+        Ok(self.tree()?.values().cloned().collect())
+    }
+
+    /// The tree, listed on first use.
+    fn tree(&mut self) -> Result<&BTreeMap<String, DirEntry>, Error> {
         if self.tree.is_none() {
             let mut tree = BTreeMap::new();
             walk(&self.root, Path::new(""), 0, &mut tree)?;
             self.tree = Some(tree);
         }
-        Ok(self.tree.iter().flat_map(|t| t.values().cloned()).collect())
+        Ok(self.tree.get_or_insert_with(BTreeMap::new))
     }
 
     /// The bytes of the files opened so far (each time it was opened).
@@ -356,33 +361,55 @@ impl DirInput {
 
     /// The number of files in the tree (listing it if need be).
     pub fn file_count(&mut self) -> Result<u64, Error> {
-        self.entries()?;
-        Ok(self
-            .tree
-            .iter()
-            .flat_map(|t| t.values())
-            .filter(|e| !e.is_dir)
-            .count() as u64)
+        Ok(self.tree()?.values().filter(|e| !e.is_dir).count() as u64)
     }
 
     /// The listed file at `path`, opened without following a link.
     pub fn open_file(&mut self, path: &str) -> Result<(Input, File), Error> {
+        let (relative, _) = self.listed(path)?;
+        let input = self.opener().open(&relative)?;
+        self.opened += input.size;
+        let reader = input.reader()?;
+        Ok((input, reader))
+    }
+
+    /// `path` checked: confined, and a file of the listing; with its listed size. (For
+    /// batches that open their files one by one, with [`DirInput::opener`].)
+    pub fn listed(&mut self, path: &str) -> Result<(PathBuf, u64), Error> {
         let relative = confine(path)?;
-        self.entries()?;
-        let listed = self
-            .tree
-            .as_ref()
-            .and_then(|t| t.get(path))
-            .is_some_and(|e| !e.is_dir);
-        if !listed {
+        let Some(entry) = self.tree()?.get(path).filter(|e| !e.is_dir) else {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!("{}: no file {path} in it", self.root.display()),
             ));
+        };
+        let size = entry.size;
+        self.opened += size;
+        Ok((relative, size))
+    }
+
+    /// What opens the folder's files, on any thread.
+    pub fn opener(&self) -> Opener {
+        Opener {
+            root: self.root.clone(),
+            handle: self.handle.clone(),
         }
-        let full = self.root.join(&relative);
+    }
+}
+
+/// Opens files beneath a send-dir's folder (see [`DirInput`]).
+#[derive(Clone)]
+pub struct Opener {
+    root: PathBuf,
+    handle: std::sync::Arc<File>,
+}
+
+impl Opener {
+    /// The file at the confined `relative` path, as an [`Input`].
+    pub fn open(&self, relative: &Path) -> Result<Input, Error> {
+        let full = self.root.join(relative);
         let what = format!("reading {}", full.display());
-        let file = open_beneath(&self.handle, &relative).map_err(|e| {
+        let file = open_beneath(&self.handle, relative).map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) || e.raw_os_error() == Some(libc::ENOTDIR) {
                 Error::new(
                     ErrorKind::LocalIo,
@@ -392,10 +419,7 @@ impl DirInput {
                 Error::local_io(&what, &e)
             }
         })?;
-        let input = Input::checked(full, file)?;
-        self.opened += input.size;
-        let reader = input.reader()?;
-        Ok((input, reader))
+        Input::checked(full, file)
     }
 }
 

@@ -421,11 +421,17 @@ impl HostSession for HostState {
             .dir_input
             .as_mut()
             .ok_or_else(|| Error::internal("this transfer has no folder"))?;
-        // Each file checked and opened (without following links) before anything is sent.
+        // Each file checked against the folder's listing before anything is sent; each is
+        // opened (beneath the folder, without following links) when its turn comes, so that a
+        // batch holds a few files open, not all.
         let files = files
             .into_iter()
-            .map(|pair| Ok((PathBuf::from(pair.remote), folder.open_file(&pair.local)?.0)))
+            .map(|pair| {
+                let (relative, size) = folder.listed(&pair.local)?;
+                Ok((PathBuf::from(pair.remote), LocalFile { relative, size }))
+            })
             .collect::<Result<Vec<_>, Error>>()?;
+        let opener = folder.opener();
         let observer = self.transfer.observer.clone();
         blocking(&self.transfer.stop, move || {
             // The remote folders first, each once, on this session; and whether the server
@@ -456,11 +462,12 @@ impl HostSession for HostState {
                 }
                 renames
             };
-            let total = files.iter().map(|(_, input)| input.size).sum();
+            let total = files.iter().map(|(_, local)| local.size).sum();
             let progress = BatchProgress::new(observer, Some(total));
             let batch = Batch::new(&conn, &dial, files.len());
             let split = files.len() == 1;
-            batch.run(&files, "sending", |conn, stop, (remote, input)| {
+            batch.run(&files, "sending", |conn, stop, (remote, local)| {
+                let input = &opener.open(&local.relative)?;
                 let file_progress = progress.file();
                 let tally = Tally {
                     observer: &file_progress,
@@ -1742,7 +1749,13 @@ impl BatchItem for (String, PathBuf) {
     }
 }
 
-impl BatchItem for (PathBuf, Input) {
+/// A file of a send-dir batch, opened when its turn comes.
+struct LocalFile {
+    relative: PathBuf,
+    size: u64,
+}
+
+impl BatchItem for (PathBuf, LocalFile) {
     fn name(&self) -> String {
         self.0.display().to_string()
     }
