@@ -394,3 +394,78 @@ fn directory_inputs_over_http_with_a_listing_and_as_an_archive() {
 fn access_of(server: &HttpServer) -> Value {
     json!({"url": server.url("/files/tree")})
 }
+
+#[test]
+fn a_directory_in_and_a_directory_out_over_sftp() {
+    let sshd = Sshd::shared();
+    let scratch = sshd.scratch();
+    let data = pattern(200_000);
+    scratch.put("run/in/a.txt", b"alpha");
+    scratch.put("run/in/sub/b.dat", &data);
+    let reference = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(reference.path(), &data).unwrap();
+    let access = |path: String| {
+        json!({"host": "127.0.0.1", "port": sshd.port(),
+        "auth": {"username": sshd::USER, "password": sshd::PASSWORD}, "dirPath": path})
+    };
+    let listing = json!([
+        {"class": "File", "basename": "a.txt", "size": 5},
+        {"class": "Directory", "basename": "sub", "listing": [
+            {"class": "File", "basename": "b.dat", "checksum": sha1(reference.path())}
+        ]}
+    ]);
+    let agent = Agent::new();
+    // The input with a listing; the output folder (the copy) with one too, which the agent
+    // checks before send-dir.
+    let indir = dir_input(
+        &agent,
+        "red-connector-ssh",
+        access(format!("{}/run/in", scratch.relative)),
+        Some(listing.clone()),
+    );
+    let red = json!({
+        "command": ["cp", "-r"],
+        "cli": {
+            "inputs": {
+                "indir": {"type": "Directory", "inputBinding": {"position": 0}},
+                "outname": {"type": "string", "inputBinding": {"position": 1}}
+            },
+            "outputs": {"outdir": {"type": "Directory", "outputBinding": {"glob": "outdir"}}},
+            "stdout": "stdout.txt",
+            "stderr": "stderr.txt"
+        },
+        "inputs": {"indir": indir, "outname": "outdir"},
+        "outputs": {"outdir": {
+            "class": "Directory",
+            "connector": {"command": "red-connector-ssh",
+                          "access": access(format!("{}/results/run2", scratch.relative))},
+            "listing": listing
+        }}
+    });
+    let (result, everything) = agent.run(&red);
+    assert_succeeded(&result, &everything);
+    let sent = scratch.path.join("results/run2");
+    assert_eq!(std::fs::read(sent.join("a.txt")).unwrap(), b"alpha");
+    assert_eq!(std::fs::read(sent.join("sub/b.dat")).unwrap(), data);
+    assert!(!everything.contains(sshd::PASSWORD));
+
+    // Without listings: the whole tree in, the whole tree out.
+    let agent = Agent::new();
+    let mut red = red;
+    red["inputs"]["indir"] = dir_input(
+        &agent,
+        "red-connector-ssh",
+        access(format!("{}/run/in", scratch.relative)),
+        None,
+    );
+    red["outputs"]["outdir"]
+        .as_object_mut()
+        .unwrap()
+        .remove("listing");
+    red["outputs"]["outdir"]["connector"]["access"] =
+        access(format!("{}/results/run3", scratch.relative));
+    let (result, everything) = agent.run(&red);
+    assert_succeeded(&result, &everything);
+    let sent = scratch.path.join("results/run3");
+    assert_eq!(std::fs::read(sent.join("sub/b.dat")).unwrap(), data);
+}
