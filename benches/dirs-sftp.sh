@@ -18,11 +18,6 @@
 # The Python connector comes from PYREF (default /work/pyref) when it holds
 # red-connector-ssh 1.3, else from a fresh venv (`pip install red-connector-ssh==1.3`).
 source "$(dirname "$0")/common.sh"
-# common.sh finds the binary under ./target; a shared CARGO_TARGET_DIR puts it elsewhere.
-if [ -n "${CARGO_TARGET_DIR:-}" ] && [ "${BUILD:-glibc}" = glibc ]; then
-    rw_dir=$CARGO_TARGET_DIR/release
-    rw=$rw_dir/red-wasm
-fi
 
 rounds=${ROUNDS:-3}
 small_count=${SMALL_COUNT:-1000}
