@@ -1166,3 +1166,19 @@ async fn a_body_that_does_not_match_its_stated_digest_is_not_kept() {
     assert!(err.message.contains("Repr-Digest"), "{}", err.message);
     assert_eq!(listing(dir.path()), ["out"], "nothing kept");
 }
+
+#[test]
+fn no_digest_check_keeps_a_body_whose_stated_digest_differs() {
+    let server = HttpServer::start();
+    server.put_file("doc", b"the document");
+    let dir = temp();
+    let target = dir.path().join("out");
+    let access = json!({"url": server.url("/stated/doc?wrong")}).to_string();
+    let t = target.to_str().unwrap();
+    let out = cli(&["run", "http", &access, "-o", t]);
+    assert_eq!(out.status.code(), Some(16), "{}", stderr(&out));
+    assert!(!target.exists());
+    let out = cli(&["run", "http", &access, "-o", t, "--no-digest-check"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&target).unwrap(), b"the document");
+}

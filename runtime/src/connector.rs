@@ -64,6 +64,9 @@ pub struct TransferOptions {
     /// answer, 408, 429, 500, 502-504) is tried again where repeating it is safe (`--retries`;
     /// default 3, after 1, 2 and 4 s or the server's `Retry-After`).
     pub retries: u32,
+    /// Whether a digest the server states for a body (`Repr-Digest`, `Content-Digest`,
+    /// `Digest`, `Content-MD5`) is checked as it streams (default true; `--no-digest-check`).
+    pub check_digests: bool,
 }
 
 impl Default for TransferOptions {
@@ -78,6 +81,7 @@ impl Default for TransferOptions {
             insecure_tls_hosts: Vec::new(),
             cancel: None,
             retries: crate::host::retry::DEFAULT_RETRIES,
+            check_digests: true,
         }
     }
 }
@@ -506,6 +510,7 @@ impl Connector {
             host_keys: options.ssh_host_keys.clone(),
             stop: stop.clone(),
             retries: options.retries,
+            check_digests: options.check_digests,
         };
         let stderr = crate::host::stderr::GuestStderr::default();
         let mut store = Store::new(

@@ -234,6 +234,10 @@ struct RunArgs {
     /// 2, 4... s or the server's Retry-After (default 3; 0 turns retries off)
     #[arg(long, value_name = "N")]
     retries: Option<u32>,
+    /// Do not check a body against the digest its server states (Repr-Digest,
+    /// Content-Digest, Digest, Content-MD5)
+    #[arg(long)]
+    no_digest_check: bool,
     /// Give up connecting after SECONDS (default 12)
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     connect_timeout: Option<Duration>,
@@ -390,6 +394,7 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 max_files,
                 max_expansion,
                 retries,
+                no_digest_check,
                 ssh_host_key,
                 ssh_known_hosts,
                 connect_timeout,
@@ -461,6 +466,7 @@ async fn run(command: Command, json: bool) -> Result<serde_json::Value, Error> {
                 insecure_tls_hosts: insecure_host,
                 cancel: Some(cancel_on_interrupt()),
                 retries: retries.unwrap_or(TransferOptions::default().retries),
+                check_digests: !no_digest_check,
             };
             let listing = listing.as_deref();
             let (direction, result) = match (send, send_dir, output) {

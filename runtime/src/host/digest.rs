@@ -94,12 +94,13 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// The checks for a 200 answer with `headers` (names in lower case), and the connector's
-    /// `expected` (`ALGORITHM$HEX`); `None` when there is nothing to check. An `expected` that
+    /// The checks for a 200 answer with `headers` (names in lower case) when `stated_too`, and
+    /// the connector's `expected` (`ALGORITHM$HEX`); `None` when there is nothing to check. An `expected` that
     /// cannot be read is an `invalid-access` error.
     pub fn new(
         headers: &reqwest::header::HeaderMap,
         expected: Option<&str>,
+        stated_too: bool,
     ) -> Result<Option<Self>, Error> {
         let mut checks = Vec::new();
         if let Some(text) = expected {
@@ -107,7 +108,7 @@ impl Verifier {
             let hasher = Hasher::new(expected.algorithm);
             checks.push((expected, hasher));
         }
-        if let Some(stated) = stated(headers) {
+        if let Some(stated) = stated(headers).filter(|_| stated_too) {
             let hasher = Hasher::new(stated.algorithm);
             checks.push((stated, hasher));
         }
@@ -258,7 +259,7 @@ mod tests {
         for (name, value) in headers {
             map.insert(*name, HeaderValue::from_str(value).unwrap());
         }
-        let Some(mut verifier) = Verifier::new(&map, expected)? else {
+        let Some(mut verifier) = Verifier::new(&map, expected, true)? else {
             return Ok(());
         };
         verifier.update(&body[..3]);

@@ -148,12 +148,14 @@ enum Piece {
 
 impl ResponseHandle {
     /// The handle of `response` to `request`; `retry` says whether a cut body may be resumed
-    /// (a whole, unencoded 200 answer to a GET), `expected` is the connector's digest.
+    /// (a whole, unencoded 200 answer to a GET), `expected` is the connector's digest, and
+    /// `stated` whether the digests the server states are checked.
     fn new(
         response: reqwest::Response,
         request: Option<Request>,
         retries: u32,
         expected: Option<&str>,
+        stated: bool,
     ) -> Result<Self, Error> {
         let status = response.status();
         let headers = response
@@ -193,7 +195,7 @@ impl ResponseHandle {
                 furthest: 0,
             });
         let verifier = match whole {
-            true => super::digest::Verifier::new(response.headers(), expected)?,
+            true => super::digest::Verifier::new(response.headers(), expected, stated)?,
             false => None,
         };
         Ok(ResponseHandle {
@@ -411,7 +413,10 @@ impl Host for HostState {
         let retries = self.transfer.retries;
         let expected = options.expected_digest.as_deref();
         let handle = response
-            .and_then(|r| ResponseHandle::new(r, again, retries, expected))
+            .and_then(|r| {
+                let stated = self.transfer.check_digests;
+                ResponseHandle::new(r, again, retries, expected, stated)
+            })
             .and_then(|h| Ok(self.table.push(h)?));
         if handle.is_err() {
             self.close_handle();
@@ -478,7 +483,8 @@ async fn fetch_one(
             ),
         ));
     }
-    let mut handle = ResponseHandle::new(response, Some(again), ctx.retries, None)?;
+    let mut handle =
+        ResponseHandle::new(response, Some(again), ctx.retries, None, ctx.check_digests)?;
     let mut output = folder.create_file(&path, &ctx.meter)?;
     let written = handle.copy_into(ctx, &mut output, false).await?;
     output.commit()?;

@@ -126,6 +126,8 @@ pub struct TransferCtx {
     pub stop: HostStop,
     /// How often a request that failed transiently is tried again (see [`retry`]).
     pub retries: u32,
+    /// Whether the digests servers state are checked (see [`digest`]).
+    pub check_digests: bool,
 }
 
 /// How long [`HostStop::halt`] waits for stopped host work to wind down (an SFTP upload
