@@ -23,26 +23,14 @@ pub const SCHEMA: &str = r#"{
   "additionalProperties": false
 }"#;
 
-/// http-archive's schema: the same fields and `archiveFormat`.
-pub const ARCHIVE_SCHEMA: &str = r#"{
-  "$schema": "http://json-schema.org/draft-07/schema#",
-  "type": "object",
-  "properties": {
-    "url": {"type": "string", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"},
-    "method": {"type": "string", "pattern": "^([Gg][Ee][Tt]|[Pp][Uu][Tt]|[Pp][Oo][Ss][Tt])$", "description": "default GET"},
-    "auth": {
-      "type": "object",
-      "properties": {
-        "username": {"type": "string"},
-        "password": {"type": "string"},
-        "method": {"type": "string", "pattern": "^([Bb][Aa][Ss][Ii][Cc]|[Dd][Ii][Gg][Ee][Ss][Tt])$", "description": "default BASIC"}
-      },
-      "required": ["username", "password"],
-      "additionalProperties": false
-    },
-    "disableSSLVerification": {"type": "boolean", "default": false},
-    "archiveFormat": {"enum": ["zip", "tar", "gztar", "bztar", "xztar"]}
-  },
-  "required": ["url", "archiveFormat"],
-  "additionalProperties": false
-}"#;
+/// http-archive's schema: the same fields and `archiveFormat` (required).
+pub fn archive_schema() -> String {
+    let mut schema: serde_json::Value =
+        serde_json::from_str(SCHEMA).expect("the HTTP schema is JSON");
+    schema["properties"]["archiveFormat"] =
+        serde_json::json!({"enum": ["zip", "tar", "gztar", "bztar", "xztar"]});
+    if let Some(required) = schema["required"].as_array_mut() {
+        required.push("archiveFormat".into());
+    }
+    schema.to_string()
+}

@@ -48,14 +48,14 @@ impl Flavor {
             ),
         };
         let schema = match self {
-            Flavor::Archive => access::ARCHIVE_SCHEMA,
-            _ => access::SCHEMA,
+            Flavor::Archive => access::archive_schema(),
+            _ => access::SCHEMA.to_owned(),
         };
         ConnectorInfo {
             name: name.into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: description.into(),
-            access_schema: schema.into(),
+            access_schema: schema,
         }
     }
 

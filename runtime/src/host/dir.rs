@@ -132,22 +132,10 @@ impl DirOutput {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(what(&e)),
         }
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = target
-            .file_name()
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::LocalIo,
-                    format!("{}: not a folder path", target.display()),
-                )
-            })?
-            .to_string_lossy();
+        let (parent, prefix) = super::local::staging_place(target, "folder")?;
         // Private (0700) while it is built, so nothing else can plant a link in it.
         let staging = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
+            .prefix(&prefix)
             .suffix(".part")
             .tempdir_in(parent)
             .map_err(|e| {
@@ -535,10 +523,7 @@ impl HostDirSink for HostState {
     ) -> Result<Resource<SinkHandle>, Error> {
         let relative = confine(&path)?;
         let transfer = &mut self.transfer;
-        let folder = transfer
-            .dir_output
-            .as_ref()
-            .ok_or_else(|| Error::internal("this transfer has no folder"))?;
+        let folder = transfer.dir_output()?;
         let output = folder.folder().create_file(&relative, &transfer.meter)?;
         self.open_handle()?;
         let handle = self.transfer.add_output(output);
@@ -552,9 +537,7 @@ impl HostDirSink for HostState {
     ) -> Result<(), Error> {
         let relative = confine(&path)?;
         self.transfer
-            .dir_output
-            .as_ref()
-            .ok_or_else(|| Error::internal("this transfer has no folder"))?
+            .dir_output()?
             .folder()
             .create_folder(&relative, &self.transfer.meter)
     }
@@ -570,11 +553,7 @@ impl HostDirSource for HostState {
         &mut self,
         _source: Resource<DirSourceHandle>,
     ) -> Result<Vec<DirEntry>, Error> {
-        self.transfer
-            .dir_input
-            .as_mut()
-            .ok_or_else(|| Error::internal("this transfer has no folder"))?
-            .entries()
+        self.transfer.dir_input()?.entries()
     }
 
     async fn open_file(
@@ -582,12 +561,7 @@ impl HostDirSource for HostState {
         _source: Resource<DirSourceHandle>,
         path: String,
     ) -> Result<Resource<SourceHandle>, Error> {
-        let (input, file) = self
-            .transfer
-            .dir_input
-            .as_mut()
-            .ok_or_else(|| Error::internal("this transfer has no folder"))?
-            .open_file(&path)?;
+        let (input, file) = self.transfer.dir_input()?.open_file(&path)?;
         Ok(self.table.push(SourceHandle::new(input, file))?)
     }
 

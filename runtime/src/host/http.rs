@@ -432,12 +432,7 @@ impl Host for HostState {
         use futures_util::StreamExt as _;
         self.table.get(&target)?;
         let ctx = &self.transfer;
-        let folder = ctx
-            .dir_output
-            .as_ref()
-            .ok_or_else(|| Error::internal("this transfer has no folder"))?
-            .folder()
-            .clone();
+        let folder = ctx.dir_output()?.folder().clone();
         // Every path checked before the first request.
         let items = files
             .into_iter()
@@ -558,10 +553,7 @@ impl HostResponse for HostState {
         } = self;
         table.get(&target)?;
         let handle = table.get_mut(&response)?;
-        let folder = transfer
-            .dir_output
-            .as_ref()
-            .ok_or_else(|| Error::internal("this transfer has no folder"))?;
+        let folder = transfer.dir_output()?;
         // The archive goes to a temporary file beside the folder first: a zip file's index is
         // at its end, and the unpacking runs off the async threads.
         let mut archive = super::archive::Download::beside(folder)?;

@@ -87,23 +87,11 @@ impl Output {
         if let Some(special) = Self::special(target)? {
             return Ok(special);
         }
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        let name = target
-            .file_name()
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::LocalIo,
-                    format!("{}: not a file path", target.display()),
-                )
-            })?
-            .to_string_lossy();
+        let (dir, prefix) = staging_place(target, "file")?;
         // The file gets the usual permissions (0666 less the umask), as any download would,
         // not the temporary file's private 0600.
         let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
+            .prefix(&prefix)
             .suffix(".part")
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
@@ -299,6 +287,22 @@ impl Output {
                 .map_err(|e| Error::local_io(format!("writing {}", target.display()), &e)),
         }
     }
+}
+
+/// Where a temporary `.NAME.XXXXXX.part` for `target` goes (its folder, `.` when it has
+/// none) and the name's prefix; `kind` (file, folder) names what `target` should be.
+pub(crate) fn staging_place<'a>(target: &'a Path, kind: &str) -> Result<(&'a Path, String), Error> {
+    let dir = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = target.file_name().ok_or_else(|| {
+        Error::new(
+            ErrorKind::LocalIo,
+            format!("{}: not a {kind} path", target.display()),
+        )
+    })?;
+    Ok((dir, format!(".{}.", name.to_string_lossy())))
 }
 
 /// The file a send reads: opened once, where it was checked, and read again only through

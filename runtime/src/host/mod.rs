@@ -216,6 +216,20 @@ impl HostState {
 }
 
 impl TransferCtx {
+    /// The receive-dir's folder.
+    pub fn dir_output(&self) -> Result<&dir::DirOutput, crate::Error> {
+        self.dir_output
+            .as_ref()
+            .ok_or_else(|| crate::Error::internal("this transfer has no folder to receive into"))
+    }
+
+    /// The send-dir's folder.
+    pub fn dir_input(&mut self) -> Result<&mut dir::DirInput, crate::Error> {
+        self.dir_input
+            .as_mut()
+            .ok_or_else(|| crate::Error::internal("this transfer has no folder to send"))
+    }
+
     /// Keeps `output` as a receive-dir file and returns the guest's handle to it.
     pub fn add_output(&mut self, output: local::Output) -> local::SinkHandle {
         self.next_slot += 1;

@@ -377,13 +377,7 @@ impl HostSession for HostState {
     ) -> Result<u64, Error> {
         self.table.get(&target)?;
         let (conn, dial) = self.sftp_session(&session)?;
-        let folder = self
-            .transfer
-            .dir_output
-            .as_ref()
-            .ok_or_else(|| Error::internal("this transfer has no folder"))?
-            .folder()
-            .clone();
+        let folder = self.transfer.dir_output()?.folder().clone();
         let files = files
             .into_iter()
             .map(|pair| Ok((pair.remote, confine(&pair.local)?)))
@@ -416,11 +410,7 @@ impl HostSession for HostState {
     ) -> Result<u64, Error> {
         self.table.get(&source)?;
         let (conn, dial) = self.sftp_session(&session)?;
-        let folder = self
-            .transfer
-            .dir_input
-            .as_mut()
-            .ok_or_else(|| Error::internal("this transfer has no folder"))?;
+        let folder = self.transfer.dir_input()?;
         // Each file checked against the folder's listing before anything is sent; each is
         // opened (beneath the folder, without following links) when its turn comes, so that a
         // batch holds a few files open, not all.
