@@ -29,10 +29,10 @@ const EXIT_USAGE: i32 = 2;
     version,
     about = "Run RED connectors as sandboxed WebAssembly components",
     long_about = "Run RED connectors as sandboxed WebAssembly components.\n\n\
-        A connector moves one file between this machine and a remote service, configured by an \
-        access document (JSON). It runs in a sandbox: it can reach only the hosts its access \
-        document names (and those given with --allow-host), and only the one local file of the \
-        transfer.",
+        A connector moves one file (or one folder) between this machine and a remote service, \
+        configured by an access document (JSON). It runs in a sandbox: it can reach only the \
+        hosts its access document names (and those given with --allow-host), and only the one \
+        local file (or folder) of the transfer.",
     after_help = "Exit codes: 0 success, 2 usage error, 10 invalid access, 11 authentication \
         failed, 12 not found, 13 conflict, 14 denied by policy, 15 network error, 16 remote \
         error, 17 local I/O error, 18 internal error (or a connector that cannot be loaded)."
