@@ -77,12 +77,15 @@ struct State {
     router: Option<Arc<Router>>,
     /// Stop recording requests (long benchmarks would otherwise grow the record).
     unrecorded: AtomicBool,
-    files: Mutex<HashMap<String, Vec<u8>>>,
+    /// Shared, so that serving a large file does not copy it.
+    files: Mutex<HashMap<String, Arc<Vec<u8>>>>,
     seen: Mutex<Vec<Seen>>,
     sunk: AtomicU64,
     stop: AtomicBool,
     /// Failures answered so far, by route and name (the `flaky` and `busy` routes).
     failures: Mutex<HashMap<String, u32>>,
+    /// SHA-256 of stored files, by name and size, computed once (a 1 GiB file takes a second).
+    digests: Mutex<HashMap<(String, usize), Vec<u8>>>,
 }
 
 /// A running server; it stops when dropped.
@@ -191,12 +194,13 @@ impl HttpServer {
             .files
             .lock()
             .unwrap()
-            .insert(name.to_owned(), bytes.to_vec());
+            .insert(name.to_owned(), Arc::new(bytes.to_vec()));
     }
 
     /// A stored file.
     pub fn file(&self, name: &str) -> Option<Vec<u8>> {
-        self.state.files.lock().unwrap().get(name).cloned()
+        let files = self.state.files.lock().unwrap();
+        files.get(name).map(|bytes| bytes.to_vec())
     }
 
     /// Every request so far, in order.
@@ -384,11 +388,25 @@ fn sha256(bytes: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(bytes).to_vec()
 }
 
-fn digest_hex(bytes: &[u8]) -> String {
-    sha256(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl State {
+    /// The SHA-256 of the stored file `name` (`bytes`), computed once.
+    fn digest(&self, name: &str, bytes: &[u8]) -> Vec<u8> {
+        let key = (name.to_owned(), bytes.len());
+        if let Some(digest) = self.digests.lock().unwrap().get(&key) {
+            return digest.clone();
+        }
+        let digest = sha256(bytes);
+        self.digests.lock().unwrap().insert(key, digest.clone());
+        digest
+    }
+
+    fn digest_hex(&self, name: &str, bytes: &[u8]) -> String {
+        self.digest(name, bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Counts one more failure for `key` while fewer than `n` were answered; whether it did.
     fn fail_once(&self, key: &str, n: u32) -> bool {
         let mut failures = self.failures.lock().unwrap();
@@ -523,7 +541,7 @@ fn respond(out: &mut dyn Write, req: &Seen, state: &State) -> std::io::Result<bo
             let etag = format!(
                 "\"{}-{}\"",
                 bytes.len(),
-                digest_hex(&bytes)[..16].to_owned()
+                state.digest_hex(name, &bytes)[..16].to_owned()
             );
             partial(out, req, &bytes, &etag, n.parse().unwrap_or(0))
         }
@@ -573,12 +591,11 @@ fn respond(out: &mut dyn Write, req: &Seen, state: &State) -> std::io::Result<bo
             let Some(bytes) = state.files.lock().unwrap().get(rest).cloned() else {
                 return reply(out, 404, &[], b"");
             };
-            let hashed = if query == "wrong" {
-                b"other".to_vec()
-            } else {
-                bytes.clone()
+            let digest = match query {
+                "wrong" => sha256(b"other"),
+                _ => state.digest(rest, &bytes),
             };
-            let sum = base64::engine::general_purpose::STANDARD.encode(sha256(&hashed));
+            let sum = base64::engine::general_purpose::STANDARD.encode(digest);
             reply(
                 out,
                 200,
@@ -638,7 +655,7 @@ fn files(out: &mut dyn Write, req: &Seen, name: &str, state: &State) -> std::io:
                 .files
                 .lock()
                 .unwrap()
-                .insert(name.to_owned(), req.body.clone());
+                .insert(name.to_owned(), Arc::new(req.body.clone()));
             reply(out, 201, &[], b"")
         }
         "DELETE" => {
