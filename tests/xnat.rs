@@ -768,6 +768,31 @@ async fn a_missing_resource_is_not_found_and_leaves_no_folder() {
 }
 
 #[tokio::test]
+async fn a_file_that_does_not_match_the_md5_xnat_lists_is_not_kept() {
+    let xnat = server();
+    scan_resource(&xnat);
+    // The listing's MD5s are right: the whole resource arrives (each file checked).
+    let dir = temp();
+    receive_dir(&xnat, scan_fields(), None, &dir.path().join("ok"))
+        .await
+        .unwrap();
+    // A damaged file (its listed MD5 says otherwise): remote, and no folder.
+    let owner = format!("{EXPERIMENT}/scans/1");
+    xnat.set_listed_digest(&owner, "DICOM", "2.dcm", &"0".repeat(32));
+    let err = receive_dir(&xnat, scan_fields(), None, &dir.path().join("bad"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Remote, "{err}");
+    assert!(
+        err.message.contains("md5") && err.message.contains("2.dcm"),
+        "{}",
+        err.message
+    );
+    assert_eq!(listing(dir.path()), ["ok"]);
+    assert_eq!(xnat.sequence().last().unwrap(), "DELETE /data/JSESSION");
+}
+
+#[tokio::test]
 async fn a_listed_file_uri_off_the_xnat_origin_or_out_of_the_resource_is_refused() {
     let owner = format!("{EXPERIMENT}/scans/1");
     for (uri, named) in [

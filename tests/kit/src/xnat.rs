@@ -52,6 +52,8 @@ struct Resource {
     files: BTreeMap<String, Vec<u8>>,
     /// Listing URIs that differ from XNAT's own (to test what a connector makes of them).
     uris: BTreeMap<String, String>,
+    /// Listing digests that differ from the files' MD5 (as a damaged catalog would).
+    digests: BTreeMap<String, String>,
 }
 
 #[derive(Default)]
@@ -186,6 +188,13 @@ impl XnatServer {
         let mut data = self.xnat.data.lock().unwrap();
         let res = data.resource(owner, resource);
         res.uris.insert(name.into(), uri.into());
+    }
+
+    /// From now on, the listing row of the file `name` has `digest` as its `digest`.
+    pub fn set_listed_digest(&self, owner: &str, resource: &str, name: &str, digest: &str) {
+        let mut data = self.xnat.data.lock().unwrap();
+        let res = data.resource(owner, resource);
+        res.digests.insert(name.into(), digest.into());
     }
 
     /// A stored file.
@@ -472,7 +481,18 @@ impl Xnat {
                                     ("file_format", String::new()),
                                     ("file_content", String::new()),
                                     ("cat_ID", r.id.to_string()),
-                                    ("digest", String::new()),
+                                    // XNAT 1.8 lists each file's MD5 (empty when its
+                                    // catalog has none).
+                                    (
+                                        "digest",
+                                        r.digests.get(path).cloned().unwrap_or_else(|| {
+                                            use md5::Digest as _;
+                                            md5::Md5::digest(bytes)
+                                                .iter()
+                                                .map(|b| format!("{b:02x}"))
+                                                .collect()
+                                        }),
+                                    ),
                                 ])
                             })
                             .collect();

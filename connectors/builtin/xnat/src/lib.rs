@@ -153,11 +153,15 @@ fn receive_resource(
         }
         let mut segments = files.clone();
         segments.extend(path.split('/'));
-        let response = session.request("GET", &segments, &[], &Body::Empty)?;
+        // The MD5 XNAT lists for the file is checked by the host as the bytes stream.
+        let listed = &remote[path];
+        let expected = listed.md5.as_ref().map(|md5| format!("md5${md5}"));
+        let url = session.access.url(&segments, &[]);
+        let response = session.send_with_digest("GET", url, &Body::Empty, expected)?;
         check_status(&response, "GET")?;
         let file = target.create_file(path)?;
         let got = response.copy_to_sink(&file)?;
-        if let Some(size) = remote[path].filter(|size| *size != got) {
+        if let Some(size) = listed.size.filter(|size| *size != got) {
             warn(&format!(
                 "{path}: received {got} bytes, XNAT's listing says {size} (its catalog may be out of date)"
             ));
@@ -276,6 +280,17 @@ impl<'a> Session<'a> {
     }
 
     fn send(&mut self, method: &str, url: String, body: &Body) -> Result<Response, Error> {
+        self.send_with_digest(method, url, body, None)
+    }
+
+    /// `send`, with the digest the body must have (`ALGORITHM$HEX`), checked by the host.
+    fn send_with_digest(
+        &mut self,
+        method: &str,
+        url: String,
+        body: &Body,
+        expected: Option<String>,
+    ) -> Result<Response, Error> {
         let (auth, headers) = match &self.cookie {
             Some(cookie) => (
                 None,
@@ -298,7 +313,11 @@ impl<'a> Session<'a> {
             verify_tls: self.access.verify_tls,
             follow_redirects: true,
         };
-        let response = http::send(&request, body)?;
+        let options = http::SendOptions {
+            retry: true,
+            expected_digest: expected,
+        };
+        let response = http::send_with(&request, body, &options)?;
         if let Some(id) = response.headers().iter().find_map(|(name, value)| {
             (name == "set-cookie")
                 .then(|| value.split(';').next()?.trim().strip_prefix("JSESSIONID="))

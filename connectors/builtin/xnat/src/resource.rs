@@ -14,8 +14,17 @@ use std::collections::BTreeMap;
 use red_connector_sdk::{Error, ErrorKind};
 use serde_json::Value;
 
-/// The files of the resource: path in the resource -> size from the listing (when given).
-pub type Files = BTreeMap<String, Option<u64>>;
+/// A file of the resource as its listing describes it.
+#[derive(Clone, Debug, Default)]
+pub struct Listed {
+    /// Its size (`Size`), when given.
+    pub size: Option<u64>,
+    /// Its MD5 (`digest`, 32 hex digits), when given.
+    pub md5: Option<String>,
+}
+
+/// The files of the resource: path in the resource -> what the listing says of it.
+pub type Files = BTreeMap<String, Listed>;
 
 /// The files of the listing `rows` of resource `resource` (as the access names it), fetched
 /// from `listing_url`. A row whose URI is not on `base`'s origin, has no
@@ -56,7 +65,10 @@ pub fn files(
             ))
         })?;
         let size = text("Size").and_then(|s| s.trim().parse::<u64>().ok());
-        if files.insert(path.clone(), size).is_some() {
+        let md5 = text("digest")
+            .map(|d| d.trim().to_ascii_lowercase())
+            .filter(|d| d.len() == 32 && d.bytes().all(|b| b.is_ascii_hexdigit()));
+        if files.insert(path.clone(), Listed { size, md5 }).is_some() {
             return Err(bad(format!("the file {path} is listed twice")));
         }
     }
