@@ -704,5 +704,53 @@ async fn a_server_with_only_aes128_ctr_works_both_ways() {
     assert!(std::fs::read(&target).unwrap() == pattern(1 << 20));
 }
 
+/// A download whose connection drops part-way (a proxy that cuts its first connection)
+/// continues over a new session from where it stopped, byte-identical; with retries off it fails
+/// and leaves nothing.
+#[tokio::test]
+async fn a_download_cut_off_is_resumed_over_a_new_session() {
+    let scratch = sshd().scratch();
+    let data = pattern(24 << 20);
+    scratch.put("cut.bin", &data);
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let dir = temp();
+    let path = format!("{}/cut.bin", scratch.relative);
+    let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy| {
+        json!({"host": "127.0.0.1", "port": proxy.port(),
+               "auth": {"username": USER, "password": PASSWORD}, "filePath": path})
+        .to_string()
+    };
+    let sftp = connector("sftp");
+
+    let proxy = red_wasm_testkit::proxy::CutProxy::start(target_addr, 5 << 20);
+    let target = dir.path().join("resumed.bin");
+    sftp.receive(
+        &access_via(&proxy),
+        ReceiveTarget::File(target.clone()),
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(std::fs::read(&target).unwrap() == data, "byte-identical");
+    assert_eq!(proxy.connections(), 2, "one new session");
+
+    let proxy = red_wasm_testkit::proxy::CutProxy::start(target_addr, 5 << 20);
+    let options = TransferOptions {
+        retries: 0,
+        ..TransferOptions::default()
+    };
+    let lost = dir.path().join("lost.bin");
+    let err = sftp
+        .receive(
+            &access_via(&proxy),
+            ReceiveTarget::File(lost.clone()),
+            &options,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Network, "{}", err.message);
+    assert_eq!(listing(dir.path()), ["resumed.bin"]);
+}
+
 #[path = "sftp_dirs.rs"]
 mod dirs;

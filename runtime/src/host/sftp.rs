@@ -106,6 +106,8 @@ struct Dial {
     meter: Arc<Meter>,
     stop: CancellationToken,
     observer: Arc<dyn Observer>,
+    /// Tries in a row to resume a download whose connection dropped (the retry setting).
+    retries: u32,
 }
 
 impl Dial {
@@ -198,6 +200,7 @@ impl HostSession for HostState {
             meter: ctx.meter.clone(),
             stop: ctx.stop.token().clone(),
             observer: ctx.observer.clone(),
+            retries: ctx.retries,
         });
         self.open_handle()?;
         let dialer = dial.clone();
@@ -235,6 +238,10 @@ impl HostSession for HostState {
             let result = download(
                 &conn.sftp,
                 Some(&second as &dyn Fn() -> Result<Connection, Error>),
+                Some((
+                    &second as &dyn Fn() -> Result<Connection, Error>,
+                    dial.retries,
+                )),
                 CHUNK,
                 &dial.endpoint,
                 &path,
@@ -975,13 +982,22 @@ fn sftp_error(endpoint: &str, action: &str, path: &str, error: &ssh2::Error) -> 
     Error::new(kind, format!("{action} {endpoint}:{path}: {detail}"))
 }
 
+/// Opens another session like the one a transfer runs on.
+type Dialer<'a> = dyn Fn() -> Result<Connection, Error> + 'a;
+
 /// Copies the remote file into `output` in reads of `read` bytes (at most). A large file
 /// going to a file is fetched in two halves over this session and a second one (`second`
 /// opens it, when given), in parallel: libssh2's decryption is the bottleneck and runs on one
 /// core per session.
+///
+/// A read that fails (the connection dropped) is resumed where it stopped over a new session
+/// (`resume` opens one, with `retries` tries in a row without progress), unless the file
+/// changed meanwhile (size or modification time), when it starts over.
+#[allow(clippy::too_many_arguments)]
 fn download(
     sftp: &Sftp,
-    second: Option<&dyn Fn() -> Result<Connection, Error>>,
+    second: Option<&Dialer<'_>>,
+    resume: Option<(&Dialer<'_>, u32)>,
     read: usize,
     endpoint: &str,
     path: &str,
@@ -1020,22 +1036,72 @@ fn download(
     // Reads ask for no more than the rest of the file: libssh2 sends read-ahead requests for
     // four times the length asked, and a 10 KiB file read with a 1 MiB buffer would cost a
     // hundred requests past its end (a receive-dir of 1000 such files took 4 times as long).
-    let want = |copied: u64| match size {
+    let want = |copied: u64, size: Option<u64>| match size {
         Some(size) if copied < size => (size - copied).min(read as u64) as usize,
         Some(_) => END_PROBE,
         None => read,
     };
-    let mut buffer = vec![0u8; want(0).max(END_PROBE)];
+    let mut size = size;
+    let mut buffer = vec![0u8; want(0, size).max(END_PROBE)];
     let mut copied = 0u64;
+    let start = output.written();
+    // After a resumption: the new session, kept alive while its file is read.
+    let mut _resumed: Option<Connection> = None;
+    let (mut tries, mut furthest) = (resume.map_or(0, |(_, n)| n), 0u64);
     loop {
         tally.check()?;
-        let n = want(copied).min(buffer.len());
-        let n = file.read(&mut buffer[..n]).map_err(|e| {
-            Error::new(
-                ErrorKind::Network,
-                format!("download {endpoint}:{path}: {e}"),
-            )
-        })?;
+        let n = want(copied, size).min(buffer.len());
+        let n = match file.read(&mut buffer[..n]) {
+            Ok(n) => n,
+            Err(e) => {
+                let cut = Error::new(
+                    ErrorKind::Network,
+                    format!("download {endpoint}:{path}: {e}"),
+                );
+                let Some((reconnect, retries)) = resume else {
+                    return Err(cut);
+                };
+                if copied > furthest {
+                    // Further than ever: a fresh set of tries.
+                    (furthest, tries) = (copied, retries);
+                }
+                if tries == 0 {
+                    return Err(cut);
+                }
+                tries -= 1;
+                tally.check()?;
+                let conn = reconnect()?;
+                let mut again = conn.sftp.open(Path::new(path)).map_err(|e| fail(&e))?;
+                let now = again.stat().map_err(|e| fail(&e))?;
+                let same = now.size == stat.size && now.mtime == stat.mtime;
+                if same {
+                    std::io::Seek::seek(&mut again, std::io::SeekFrom::Start(copied)).map_err(
+                        |e| {
+                            Error::new(
+                                ErrorKind::Network,
+                                format!("download {endpoint}:{path}: {e}"),
+                            )
+                        },
+                    )?;
+                } else {
+                    output.truncate(start)?;
+                    (copied, size) = (0, now.size);
+                }
+                tally.observer.log(
+                    crate::LogLevel::Info,
+                    &format!(
+                        "{}; {} over a new session",
+                        cut.message,
+                        match same {
+                            true => format!("resuming from byte {copied}"),
+                            false => "the file changed: starting over".to_owned(),
+                        }
+                    ),
+                );
+                (file, _resumed) = (again, Some(conn));
+                continue;
+            }
+        };
         if n == 0 {
             break;
         }
@@ -1812,9 +1878,14 @@ fn download_one(
     gate.open();
     // One session per file: the batch's sessions work in parallel already; and the smaller
     // reads of parallel sessions (see RANGE_READ).
+    let reconnect = || dial.connect();
     let n = download(
         &conn.sftp,
         None,
+        Some((
+            &reconnect as &dyn Fn() -> Result<Connection, Error>,
+            dial.retries,
+        )),
         RANGE_READ,
         &dial.endpoint,
         remote,

@@ -2,6 +2,7 @@
 //! Nothing here listens on any other address.
 
 pub mod http;
+pub mod proxy;
 pub mod sshd;
 pub mod web;
 pub mod xnat;
