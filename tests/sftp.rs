@@ -752,5 +752,32 @@ async fn a_download_cut_off_is_resumed_over_a_new_session() {
     assert_eq!(listing(dir.path()), ["resumed.bin"]);
 }
 
+/// A file of 64 MiB or more comes in two halves over two sessions: the half whose session
+/// drops continues over a third.
+#[tokio::test]
+async fn a_two_session_download_cut_off_is_resumed() {
+    let scratch = sshd().scratch();
+    let data = pattern(80 << 20);
+    scratch.put("halves.bin", &data);
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let proxy = red_wasm_testkit::proxy::CutProxy::start(target_addr, 10 << 20);
+    let access = json!({"host": "127.0.0.1", "port": proxy.port(),
+           "auth": {"username": USER, "password": PASSWORD},
+           "filePath": format!("{}/halves.bin", scratch.relative)})
+    .to_string();
+    let dir = temp();
+    let target = dir.path().join("halves.bin");
+    connector("sftp")
+        .receive(
+            &access,
+            ReceiveTarget::File(target.clone()),
+            &TransferOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == data, "byte-identical");
+    assert_eq!(proxy.connections(), 3, "two sessions, and one to resume");
+}
+
 #[path = "sftp_dirs.rs"]
 mod dirs;

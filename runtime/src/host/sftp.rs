@@ -237,11 +237,8 @@ impl HostSession for HostState {
             };
             let result = download(
                 &conn.sftp,
-                Some(&second as &dyn Fn() -> Result<Connection, Error>),
-                Some((
-                    &second as &dyn Fn() -> Result<Connection, Error>,
-                    dial.retries,
-                )),
+                Some(&second as &Dialer<'_>),
+                Some((&second as &Dialer<'_>, dial.retries)),
                 CHUNK,
                 &dial.endpoint,
                 &path,
@@ -983,7 +980,17 @@ fn sftp_error(endpoint: &str, action: &str, path: &str, error: &ssh2::Error) -> 
 }
 
 /// Opens another session like the one a transfer runs on.
-type Dialer<'a> = dyn Fn() -> Result<Connection, Error> + 'a;
+type Dialer<'a> = dyn Fn() -> Result<Connection, Error> + Sync + 'a;
+
+/// What a range of a two-session download needs to continue over a new session when its own
+/// drops: how to dial, the file, what it looked like (size, mtime: a change is not spliced),
+/// and the tries.
+struct Reopener<'a> {
+    dial: &'a Dialer<'a>,
+    path: &'a str,
+    looked: (Option<u64>, Option<u64>),
+    retries: u32,
+}
 
 /// Copies the remote file into `output` in reads of `read` bytes (at most). A large file
 /// going to a file is fetched in two halves over this session and a second one (`second`
@@ -1021,7 +1028,15 @@ fn download(
                     let label = format!("download {endpoint}:{path}");
                     let second_file = other.sftp.open(Path::new(path)).map_err(|e| fail(&e))?;
                     let dest = (&dest, base);
-                    let copied = download_halves([file, second_file], size, dest, &label, tally)?;
+                    let reopen = resume.map(|(dial, retries)| Reopener {
+                        dial,
+                        path,
+                        looked: (stat.size, stat.mtime),
+                        retries,
+                    });
+                    let halves = [file, second_file];
+                    let copied =
+                        download_halves(halves, size, dest, &label, reopen.as_ref(), tally)?;
                     let _ = other.session.disconnect(None, "done", None);
                     output.appended(copied)?;
                     return Ok(copied);
@@ -1127,6 +1142,7 @@ fn download_halves(
     size: u64,
     (dest, base): (&std::fs::File, u64),
     label: &str,
+    reopen: Option<&Reopener>,
     tally: Tally,
 ) -> Result<u64, Error> {
     let done = AtomicU64::new(0);
@@ -1139,9 +1155,11 @@ fn download_halves(
     };
     let half = size / 2;
     let (lower, upper) = std::thread::scope(|scope| {
-        let upper =
-            scope.spawn(|| read_range(&mut second, half..size, dest, base, label, &progress));
-        let lower = read_range(&mut first, 0..half, dest, base, label, &progress);
+        let upper = scope.spawn(|| {
+            let to = (dest, base);
+            read_range(&mut second, half..size, to, label, reopen, &progress)
+        });
+        let lower = read_range(&mut first, 0..half, (dest, base), label, reopen, &progress);
         (lower, upper.join())
     });
     lower?;
@@ -1149,13 +1167,14 @@ fn download_halves(
     Ok(size)
 }
 
-/// Reads `range` of `file` into `dest` at `base + offset`.
+/// Reads `range` of `file` into `dest` at `base + offset`; a read that fails (the session
+/// dropped) continues over a new session when `reopen` allows it.
 fn read_range(
     file: &mut ssh2::File,
     range: std::ops::Range<u64>,
-    dest: &std::fs::File,
-    base: u64,
+    (dest, base): (&std::fs::File, u64),
     label: &str,
+    reopen: Option<&Reopener>,
     progress: &(dyn Fn(u64) -> Result<(), Error> + Sync),
 ) -> Result<(), Error> {
     use std::io::Seek as _;
@@ -1165,11 +1184,43 @@ fn read_range(
         .map_err(|e| network(e.to_string()))?;
     let mut buffer = vec![0u8; RANGE_READ];
     let mut position = range.start;
+    let mut _resumed: Option<Connection> = None;
+    let (mut tries, mut furthest) = (reopen.map_or(0, |r| r.retries), range.start);
     while position < range.end {
         let want = (range.end - position).min(RANGE_READ as u64) as usize;
-        let n = file
-            .read(&mut buffer[..want])
-            .map_err(|e| network(e.to_string()))?;
+        let n = match file.read(&mut buffer[..want]) {
+            Ok(n) => n,
+            Err(e) => {
+                let cut = network(e.to_string());
+                let Some(reopen) = reopen else {
+                    return Err(cut);
+                };
+                if position > furthest {
+                    (furthest, tries) = (position, reopen.retries);
+                }
+                if tries == 0 {
+                    return Err(cut);
+                }
+                tries -= 1;
+                let conn = (reopen.dial)()?;
+                let mut again = conn
+                    .sftp
+                    .open(Path::new(reopen.path))
+                    .map_err(|e| network(e.to_string()))?;
+                let now = again.stat().map_err(|e| network(e.to_string()))?;
+                if (now.size, now.mtime) != reopen.looked {
+                    return Err(network(format!(
+                        "{}; the file changed meanwhile, so its halves cannot be joined",
+                        cut.message
+                    )));
+                }
+                again
+                    .seek(std::io::SeekFrom::Start(position))
+                    .map_err(|e| network(e.to_string()))?;
+                (*file, _resumed) = (again, Some(conn));
+                continue;
+            }
+        };
         if n == 0 {
             return Err(network(format!(
                 "the file ended at byte {position} of {}",
@@ -1326,8 +1377,7 @@ impl Upload<'_> {
         let second = || self.dial.connect();
         let n = upload_ranges(
             remote,
-            self.split
-                .then_some(&second as &dyn Fn() -> Result<Connection, Error>),
+            self.split.then_some(&second as &Dialer<'_>),
             path,
             self.input,
             label,
@@ -1882,10 +1932,7 @@ fn download_one(
     let n = download(
         &conn.sftp,
         None,
-        Some((
-            &reconnect as &dyn Fn() -> Result<Connection, Error>,
-            dial.retries,
-        )),
+        Some((&reconnect as &Dialer<'_>, dial.retries)),
         RANGE_READ,
         &dial.endpoint,
         remote,
