@@ -699,7 +699,7 @@ async fn validation_reports_every_problem_with_its_json_path() {
             "/auth/method: expected one of BASIC, DIGEST, got \"NTLM\"",
             "/auth/token: unknown field (allowed: username, password, method)",
             "/disableSSLVerification: expected a boolean, got a string",
-            "/extra: unknown field (allowed: url, method, auth, disableSSLVerification)",
+            "/extra: unknown field (allowed: url, method, auth, disableSSLVerification, checksum)",
         ] {
             assert!(
                 lines.contains(&expected),
@@ -1181,4 +1181,47 @@ fn no_digest_check_keeps_a_body_whose_stated_digest_differs() {
     let out = cli(&["run", "http", &access, "-o", t, "--no-digest-check"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(std::fs::read(&target).unwrap(), b"the document");
+}
+
+#[tokio::test]
+async fn an_access_checksum_is_checked_as_the_file_streams() {
+    use sha2::Digest as _;
+    let server = HttpServer::start();
+    let data = pattern(3 << 20);
+    server.put_file("data", &data);
+    let sum: String = sha2::Sha256::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dir = temp();
+    let url = server.url("/files/data");
+    let target = dir.path().join("ok");
+    receive(
+        "http",
+        json!({"url": url, "checksum": format!("sha256${sum}")}),
+        &target,
+    )
+    .await
+    .unwrap();
+    assert!(std::fs::read(&target).unwrap() == data);
+    let wrong = format!("sha256${}", "0".repeat(64));
+    let err = receive(
+        "http",
+        json!({"url": url, "checksum": wrong}),
+        &dir.path().join("bad"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Remote, "{}", err.message);
+    assert!(err.message.contains("sha256"), "{}", err.message);
+    assert_eq!(listing(dir.path()), ["ok"]);
+    let err = connector("http")
+        .validate(
+            Direction::Receive,
+            &json!({"url": url, "checksum": "crc32$1234"}).to_string(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidAccess);
+    assert!(err.message.contains("/checksum"), "{}", err.message);
 }

@@ -17,7 +17,8 @@ pub const SCHEMA: &str = r#"{
       "required": ["username", "password"],
       "additionalProperties": false
     },
-    "disableSSLVerification": {"type": "boolean", "default": false}
+    "disableSSLVerification": {"type": "boolean", "default": false},
+    "checksum": {"type": "string", "pattern": "^(sha256|sha512|sha1|md5)\\$[0-9a-fA-F]+$", "description": "the digest the received file must have (red-wasm)"}
   },
   "required": ["url"],
   "additionalProperties": false

@@ -84,7 +84,12 @@ impl Flavor {
         self.files_only_archive("receive-file")?;
         let access = HttpAccess::parse(access)?;
         let method = access.method.unwrap_or(Method::Get);
-        let response = http::send(&access.request(method, Vec::new()), &Body::Empty)?;
+        let options = http::SendOptions {
+            retry: true,
+            expected_digest: access.checksum.clone(),
+        };
+        let response =
+            http::send_with(&access.request(method, Vec::new()), &Body::Empty, &options)?;
         check_status(&response, method.as_str())?;
         match self {
             Flavor::Plain | Flavor::MockSend | Flavor::Archive => {
@@ -171,7 +176,12 @@ impl Flavor {
             Flavor::Archive => {
                 let (access, format) = parse_archive(access)?;
                 let method = access.method.unwrap_or(Method::Get);
-                let response = http::send(&access.request(method, Vec::new()), &Body::Empty)?;
+                let options = http::SendOptions {
+                    retry: true,
+                    expected_digest: access.checksum.clone(),
+                };
+                let request = access.request(method, Vec::new());
+                let response = http::send_with(&request, &Body::Empty, &options)?;
                 check_status(&response, method.as_str())?;
                 response.unpack_to_dir(format, &target)?;
                 Ok(())

@@ -19,7 +19,13 @@ use crate::bindings::red::connector::http::{AuthScheme, Credentials, Request, Re
 use crate::{Error, ErrorKind};
 
 /// The access fields [`HttpAccess`] reads.
-pub const HTTP_FIELDS: [&str; 4] = ["url", "method", "auth", "disableSSLVerification"];
+pub const HTTP_FIELDS: [&str; 5] = [
+    "url",
+    "method",
+    "auth",
+    "disableSSLVerification",
+    "checksum",
+];
 
 /// An HTTP method the access document may name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +60,9 @@ pub struct HttpAccess {
     pub auth: Option<Credentials>,
     /// `false` when the access says `"disableSSLVerification": true`.
     pub verify_tls: bool,
+    /// The digest a received body must have (`sha256$HEX`, `sha512$`, `sha1$`, `md5$`), from
+    /// the access's `checksum`; the host checks it as the bytes stream.
+    pub checksum: Option<String>,
 }
 
 impl HttpAccess {
@@ -91,11 +100,21 @@ impl HttpAccess {
             .object("auth", false, problems)
             .and_then(|auth| parse_auth(&auth, problems));
         let disable_verification = root.optional_bool("disableSSLVerification", problems);
+        let checksum = root.optional_str("checksum", problems);
+        if let Some(sum) = checksum {
+            if !is_checksum(sum) {
+                problems.add(
+                    &root.path_of("checksum"),
+                    format!("{sum:?} is not ALGORITHM$HEX with sha256, sha512, sha1 or md5"),
+                );
+            }
+        }
         HttpAccess {
             url: url.unwrap_or_default().to_owned(),
             method,
             auth,
             verify_tls: !disable_verification.unwrap_or(false),
+            checksum: checksum.map(str::to_owned),
         }
     }
 
@@ -111,6 +130,21 @@ impl HttpAccess {
             follow_redirects: true,
         }
     }
+}
+
+/// `sha256$`, `sha512$`, `sha1$` or `md5$` and that many hex digits.
+fn is_checksum(text: &str) -> bool {
+    let Some((algorithm, digits)) = text.split_once('$') else {
+        return false;
+    };
+    let length = match algorithm.to_ascii_lowercase().as_str() {
+        "md5" => 32,
+        "sha1" => 40,
+        "sha256" => 64,
+        "sha512" => 128,
+        _ => return false,
+    };
+    digits.len() == length && digits.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn parse_auth(auth: &Object, problems: &mut Problems) -> Option<Credentials> {
