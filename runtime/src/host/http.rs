@@ -133,11 +133,10 @@ struct Resume {
     request: Request,
     /// A strong ETag, else Last-Modified; without one a cut body can only start over.
     validator: Option<String>,
-    /// Resumptions left in a row without progress (the retry setting).
-    tries: u32,
-    /// The furthest the body got, over all its tries: only bytes beyond it are progress (a
-    /// body that starts over and is cut at the same place again makes none).
-    furthest: u64,
+    /// Resumptions left (the retry setting): only bytes beyond the furthest the body got over
+    /// all its tries are progress (a body that starts over and is cut at the same place again
+    /// makes none).
+    tries: retry::Tries,
 }
 
 /// A piece of the body, or the news that the server is sending it again from its start.
@@ -191,8 +190,7 @@ impl ResponseHandle {
             .map(|request| Resume {
                 request,
                 validator,
-                tries: retries,
-                furthest: 0,
+                tries: retry::Tries::new(retries, 0),
             });
         let verifier = match whole {
             true => super::digest::Verifier::new(response.headers(), expected, stated)?,
@@ -273,21 +271,19 @@ impl ResponseHandle {
             self.finished = true;
             return Err(cut);
         };
-        if offset > resume.furthest {
-            // Further than ever before: a fresh set of tries, and no wait.
-            resume.tries = ctx.retries;
-            resume.furthest = offset;
-        } else {
-            if resume.tries == 0 {
+        match resume.tries.after_break(offset) {
+            None => {
                 self.finished = true;
                 return Err(cut);
             }
-            let attempt = ctx.retries - resume.tries;
-            if let Some(wait) = retry::delay(attempt, None) {
-                tokio::time::sleep(wait).await;
+            // Further than ever before: no wait.
+            Some(retry::Step::Progressed) => {}
+            Some(retry::Step::Again(attempt)) => {
+                if let Some(wait) = retry::delay(attempt, None) {
+                    tokio::time::sleep(wait).await;
+                }
             }
         }
-        resume.tries = resume.tries.saturating_sub(1);
         let mut request = resume.request.clone();
         let ranged = resume.validator.clone().filter(|_| offset > 0);
         if let Some(validator) = &ranged {

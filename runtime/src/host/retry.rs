@@ -57,6 +57,49 @@ pub fn delay(attempt: u32, headers: Option<&HeaderMap>) -> Option<Duration> {
     Some(backoff.min(MAX_BACKOFF))
 }
 
+/// The tries of something that keeps breaking off part-way (a body, a download): a fresh set
+/// whenever it got further than ever before, one fewer each time it breaks at or before the
+/// furthest point, so that a long transfer over a link that is cut now and then is never
+/// given up while it makes progress.
+#[derive(Clone, Debug)]
+pub struct Tries {
+    retries: u32,
+    left: u32,
+    furthest: u64,
+}
+
+/// What a break allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Further than ever: go on at once.
+    Progressed,
+    /// No further than before: this is try `attempt` (0 for the first) in a row.
+    Again(u32),
+}
+
+impl Tries {
+    /// `retries` tries in a row, for a transfer that starts at `start`.
+    pub fn new(retries: u32, start: u64) -> Self {
+        Tries {
+            retries,
+            left: retries,
+            furthest: start,
+        }
+    }
+
+    /// Counts a break at `position`: `None` when no try is left.
+    pub fn after_break(&mut self, position: u64) -> Option<Step> {
+        let step = if position > self.furthest {
+            (self.furthest, self.left) = (position, self.retries);
+            Step::Progressed
+        } else {
+            Step::Again(self.retries - self.left)
+        };
+        self.left = self.left.checked_sub(1)?;
+        Some(step)
+    }
+}
+
 /// `Retry-After` as delay-seconds or an HTTP date.
 fn retry_after(value: &str) -> Option<Duration> {
     if let Ok(seconds) = value.parse::<u64>() {
@@ -82,6 +125,18 @@ mod tests {
         assert!(transient_status(StatusCode::TOO_MANY_REQUESTS));
         assert!(!transient_status(StatusCode::NOT_FOUND));
         assert!(!transient_status(StatusCode::NOT_IMPLEMENTED));
+    }
+
+    #[test]
+    fn tries_come_back_with_progress() {
+        let mut tries = Tries::new(2, 0);
+        assert_eq!(tries.after_break(0), Some(Step::Again(0)));
+        assert_eq!(tries.after_break(0), Some(Step::Again(1)));
+        assert_eq!(tries.after_break(0), None);
+        assert_eq!(tries.after_break(10), Some(Step::Progressed));
+        assert_eq!(tries.after_break(10), Some(Step::Again(1)));
+        assert_eq!(tries.after_break(10), None);
+        assert_eq!(Tries::new(0, 0).after_break(5), None);
     }
 
     #[test]

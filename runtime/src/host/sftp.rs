@@ -36,7 +36,7 @@ use wasmtime::component::Resource;
 
 use super::dir::{confine, DirSinkHandle, DirSourceHandle, Folder};
 use super::local::{Input, Output};
-use super::{HostState, HostStop};
+use super::{retry, HostState, HostStop};
 use crate::bindings::red::connector::local::{DirEntry, Sink, Source};
 use crate::bindings::red::connector::sftp::{
     ConnectConfig, Credential, FilePair, FileStat, Host, HostSession, KeyLogin,
@@ -982,14 +982,50 @@ fn sftp_error(endpoint: &str, action: &str, path: &str, error: &ssh2::Error) -> 
 /// Opens another session like the one a transfer runs on.
 type Dialer<'a> = dyn Fn() -> Result<Connection, Error> + Sync + 'a;
 
-/// What a range of a two-session download needs to continue over a new session when its own
-/// drops: how to dial, the file, what it looked like (size, mtime: a change is not spliced),
-/// and the tries.
+/// What a download needs to continue over a new session when its own drops: how to dial, the
+/// file, what it looked like (size, mtime: a change is never spliced), and the tries.
 struct Reopener<'a> {
     dial: &'a Dialer<'a>,
     path: &'a str,
     looked: (Option<u64>, Option<u64>),
     retries: u32,
+}
+
+/// The file opened again over a new session (which must outlive it).
+struct Reopened {
+    conn: Connection,
+    file: ssh2::File,
+    /// The file's size when it changed since it was first opened (the new file is then at its
+    /// start); `None` when it did not (the new file is at the position asked for).
+    changed: Option<Option<u64>>,
+}
+
+impl Reopener<'_> {
+    /// Dials, opens the file, and when it is unchanged seeks to `position`; `fail` names an
+    /// SFTP error, `seek_failed` a failed seek.
+    fn reopen(
+        &self,
+        position: u64,
+        fail: &dyn Fn(&ssh2::Error) -> Error,
+        seek_failed: &dyn Fn(std::io::Error) -> Error,
+    ) -> Result<Reopened, Error> {
+        let conn = (self.dial)()?;
+        let mut file = conn.sftp.open(Path::new(self.path)).map_err(|e| fail(&e))?;
+        let now = file.stat().map_err(|e| fail(&e))?;
+        if (now.size, now.mtime) != self.looked {
+            return Ok(Reopened {
+                conn,
+                file,
+                changed: Some(now.size),
+            });
+        }
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(position)).map_err(seek_failed)?;
+        Ok(Reopened {
+            conn,
+            file,
+            changed: None,
+        })
+    }
 }
 
 /// Copies the remote file into `output` in reads of `read` bytes (at most). A large file
@@ -1021,6 +1057,12 @@ fn download(
         ));
     }
     let size = stat.size;
+    let reopen = resume.map(|(dial, retries)| Reopener {
+        dial,
+        path,
+        looked: (stat.size, stat.mtime),
+        retries,
+    });
     if let (Some(size), Some(second)) = (size.filter(|size| *size >= PARALLEL_MIN), second) {
         if let Some((dest, base)) = output.positional()? {
             match second() {
@@ -1028,12 +1070,6 @@ fn download(
                     let label = format!("download {endpoint}:{path}");
                     let second_file = other.sftp.open(Path::new(path)).map_err(|e| fail(&e))?;
                     let dest = (&dest, base);
-                    let reopen = resume.map(|(dial, retries)| Reopener {
-                        dial,
-                        path,
-                        looked: (stat.size, stat.mtime),
-                        retries,
-                    });
                     let halves = [file, second_file];
                     let copied =
                         download_halves(halves, size, dest, &label, reopen.as_ref(), tally)?;
@@ -1062,58 +1098,41 @@ fn download(
     let start = output.written();
     // After a resumption: the new session, kept alive while its file is read.
     let mut _resumed: Option<Connection> = None;
-    let (mut tries, mut furthest) = (resume.map_or(0, |(_, n)| n), 0u64);
+    let mut tries = retry::Tries::new(resume.map_or(0, |(_, n)| n), 0);
+    let network = |e: std::io::Error| {
+        Error::new(
+            ErrorKind::Network,
+            format!("download {endpoint}:{path}: {e}"),
+        )
+    };
     loop {
         tally.check()?;
         let n = want(copied, size).min(buffer.len());
         let n = match file.read(&mut buffer[..n]) {
             Ok(n) => n,
             Err(e) => {
-                let cut = Error::new(
-                    ErrorKind::Network,
-                    format!("download {endpoint}:{path}: {e}"),
-                );
-                let Some((reconnect, retries)) = resume else {
+                let cut = network(e);
+                let (Some(reopen), Some(_)) = (&reopen, tries.after_break(copied)) else {
                     return Err(cut);
                 };
-                if copied > furthest {
-                    // Further than ever: a fresh set of tries.
-                    (furthest, tries) = (copied, retries);
-                }
-                if tries == 0 {
-                    return Err(cut);
-                }
-                tries -= 1;
                 tally.check()?;
-                let conn = reconnect()?;
-                let mut again = conn.sftp.open(Path::new(path)).map_err(|e| fail(&e))?;
-                let now = again.stat().map_err(|e| fail(&e))?;
-                let same = now.size == stat.size && now.mtime == stat.mtime;
-                if same {
-                    std::io::Seek::seek(&mut again, std::io::SeekFrom::Start(copied)).map_err(
-                        |e| {
-                            Error::new(
-                                ErrorKind::Network,
-                                format!("download {endpoint}:{path}: {e}"),
-                            )
-                        },
-                    )?;
-                } else {
+                let again = reopen.reopen(copied, &fail, &network)?;
+                if let Some(now) = again.changed {
                     output.truncate(start)?;
-                    (copied, size) = (0, now.size);
+                    (copied, size) = (0, now);
                 }
                 tally.observer.log(
                     crate::LogLevel::Info,
                     &format!(
                         "{}; {} over a new session",
                         cut.message,
-                        match same {
-                            true => format!("resuming from byte {copied}"),
-                            false => "the file changed: starting over".to_owned(),
+                        match again.changed {
+                            None => format!("resuming from byte {copied}"),
+                            Some(_) => "the file changed: starting over".to_owned(),
                         }
                     ),
                 );
-                (file, _resumed) = (again, Some(conn));
+                (file, _resumed) = (again.file, Some(again.conn));
                 continue;
             }
         };
@@ -1185,39 +1204,26 @@ fn read_range(
     let mut buffer = vec![0u8; RANGE_READ];
     let mut position = range.start;
     let mut _resumed: Option<Connection> = None;
-    let (mut tries, mut furthest) = (reopen.map_or(0, |r| r.retries), range.start);
+    let mut tries = retry::Tries::new(reopen.map_or(0, |r| r.retries), range.start);
     while position < range.end {
         let want = (range.end - position).min(RANGE_READ as u64) as usize;
         let n = match file.read(&mut buffer[..want]) {
             Ok(n) => n,
             Err(e) => {
                 let cut = network(e.to_string());
-                let Some(reopen) = reopen else {
+                let (Some(reopen), Some(_)) = (reopen, tries.after_break(position)) else {
                     return Err(cut);
                 };
-                if position > furthest {
-                    (furthest, tries) = (position, reopen.retries);
-                }
-                if tries == 0 {
-                    return Err(cut);
-                }
-                tries -= 1;
-                let conn = (reopen.dial)()?;
-                let mut again = conn
-                    .sftp
-                    .open(Path::new(reopen.path))
-                    .map_err(|e| network(e.to_string()))?;
-                let now = again.stat().map_err(|e| network(e.to_string()))?;
-                if (now.size, now.mtime) != reopen.looked {
+                let fail = |e: &ssh2::Error| network(e.to_string());
+                let seek_failed = |e: std::io::Error| network(e.to_string());
+                let again = reopen.reopen(position, &fail, &seek_failed)?;
+                if again.changed.is_some() {
                     return Err(network(format!(
                         "{}; the file changed meanwhile, so its halves cannot be joined",
                         cut.message
                     )));
                 }
-                again
-                    .seek(std::io::SeekFrom::Start(position))
-                    .map_err(|e| network(e.to_string()))?;
-                (*file, _resumed) = (again, Some(conn));
+                (*file, _resumed) = (again.file, Some(again.conn));
                 continue;
             }
         };
