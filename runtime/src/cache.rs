@@ -92,7 +92,7 @@ impl ComponentCache {
 
     /// The file name of the entry for `key`.
     pub fn entry_name(key: &Key) -> String {
-        format!("{}.cwasm", hex(&key.0))
+        format!("{}.cwasm", crate::messages::hex(&key.0))
     }
 
     /// The key of a component's bytes (SHA-256, with the engine's compatibility).
@@ -137,7 +137,7 @@ impl ComponentCache {
             let ready = accept(&component).map_err(CacheError::Rejected)?;
             return Ok((ready, component));
         }
-        let name = format!("{}.cwasm", hex(&key));
+        let name = format!("{}.cwasm", crate::messages::hex(&key));
         // Precompiled folders first (an image's, written by root), then the user's cache; each
         // only when it may be trusted with native code.
         let on_disk = self
@@ -287,10 +287,6 @@ pub fn store(component: &Component, file: &Path, mode: u32) -> std::io::Result<(
     let name = file.file_name().unwrap_or_default().to_string_lossy();
     write(sum.as_bytes(), &dir.join(sum_name(&name)))?;
     write(&payload, file)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -214,11 +214,7 @@ fn sha1_of(path: &Path) -> Result<String, Error> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    Ok(crate::messages::hex(&hasher.finalize()))
 }
 
 #[cfg(test)]

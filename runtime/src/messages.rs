@@ -25,6 +25,11 @@ pub enum Lines {
     Many,
 }
 
+/// `bytes` as lower-case hexadecimal (cache entry names, digests in messages, masks).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `text` masked, escaped and cut to `max` bytes (see the module documentation).
 pub fn clean(text: &str, secrets: &Secrets, lines: Lines, max: usize) -> String {
     // Only a prefix can survive the cut; masking it (with room for the longest mask across

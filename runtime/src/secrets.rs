@@ -252,7 +252,7 @@ fn wire_forms(secret: &str) -> Vec<Mask> {
         any_case: true,
     };
     let mut forms = vec![exact(secret.to_owned())];
-    forms.push(any_case(bytes.iter().map(|b| format!("{b:02x}")).collect()));
+    forms.push(any_case(crate::messages::hex(bytes)));
     forms.push(exact(url::form_urlencoded::byte_serialize(bytes).collect()));
     forms.push(any_case(
         percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)

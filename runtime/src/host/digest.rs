@@ -180,9 +180,7 @@ impl Verifier {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::messages::hex;
 
 /// `ALGORITHM$HEX` (`sha256$...`, `sha1$...`, `md5$...`, `sha512$...`).
 fn parse_expected(text: &str) -> Result<Expected, Error> {
