@@ -333,13 +333,13 @@ impl ResponseHandle {
         ))
     }
 
-    /// Streams the rest of the body into `output`, starting over there when the server
-    /// sends it whole again; returns the bytes written by this copy.
+    /// Streams the rest of the body into `output` (the receive's own when `main`), starting
+    /// over there when the server sends it whole again; returns the bytes written by this copy.
     async fn copy_into(
         &mut self,
         ctx: &TransferCtx,
         output: &mut super::local::Output,
-        progress: bool,
+        main: bool,
     ) -> Result<u64, Error> {
         let start = output.written();
         while let Some(piece) = self.next_piece(ctx).await? {
@@ -350,12 +350,7 @@ impl ResponseHandle {
                 }
                 Piece::Restarted => output.truncate(start)?,
             }
-            if progress {
-                ctx.observer
-                    .progress(output.written(), self.total.map(|t| start + t));
-            } else {
-                ctx.observer.progress(ctx.meter.moved(), None);
-            }
+            ctx.report(main, output.written(), self.total.map(|t| start + t));
         }
         Ok(output.written() - start)
     }

@@ -176,18 +176,10 @@ impl Output {
     /// what was written with [`Output::appended`].
     pub fn positional(&mut self) -> Result<Option<(File, u64)>, Error> {
         let what = self.describe();
-        let file = match &mut self.destination {
-            Destination::File { writer, .. } => {
-                writer.flush().map_err(|e| Error::local_io(&what, &e))?;
-                writer.get_ref().as_file().try_clone()
-            }
-            Destination::InFolder { writer, .. } => {
-                writer.flush().map_err(|e| Error::local_io(&what, &e))?;
-                writer.get_ref().try_clone()
-            }
-            _ => return Ok(None),
+        let Some(file) = self.flushed_file()? else {
+            return Ok(None);
         };
-        let file = file.map_err(|e| Error::local_io(&what, &e))?;
+        let file = file.try_clone().map_err(|e| Error::local_io(&what, &e))?;
         Ok(Some((file, self.written)))
     }
 
@@ -195,21 +187,11 @@ impl Output {
     /// stream (standard output, a device) cannot take it back.
     pub fn truncate(&mut self, keep: u64) -> Result<(), Error> {
         let what = self.describe();
-        let file = match &mut self.destination {
-            Destination::File { writer, .. } => {
-                writer.flush().map_err(|e| Error::local_io(&what, &e))?;
-                writer.get_mut().as_file_mut()
-            }
-            Destination::InFolder { writer, .. } => {
-                writer.flush().map_err(|e| Error::local_io(&what, &e))?;
-                writer.get_mut()
-            }
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::Network,
-                    format!("{what}: the body was cut off and is being sent again from its start, which a stream cannot take back"),
-                ))
-            }
+        let Some(file) = self.flushed_file()? else {
+            return Err(Error::new(
+                ErrorKind::Network,
+                format!("{what}: the body was cut off and is being sent again from its start, which a stream cannot take back"),
+            ));
         };
         file.set_len(keep)
             .and_then(|()| file.seek(SeekFrom::Start(keep)).map(drop))
@@ -221,18 +203,32 @@ impl Output {
     /// Records `n` bytes written through [`Output::positional`] after the previous end.
     pub fn appended(&mut self, n: u64) -> Result<(), Error> {
         let what = self.describe();
-        let seek = match &mut self.destination {
+        let end = self.written + n;
+        let Some(file) = self.flushed_file()? else {
+            return Ok(());
+        };
+        file.seek(SeekFrom::Start(end))
+            .map_err(|e| Error::local_io(&what, &e))?;
+        self.written = end;
+        Ok(())
+    }
+
+    /// The file under a file output (a temporary file, or a file of a receive-dir), its
+    /// buffer flushed; `None` for a stream (standard output, a device, a FIFO).
+    fn flushed_file(&mut self) -> Result<Option<&mut File>, Error> {
+        let what = self.describe();
+        let file = match &mut self.destination {
             Destination::File { writer, .. } => {
-                writer.get_mut().seek(SeekFrom::Start(self.written + n))
+                writer.flush().map_err(|e| Error::local_io(&what, &e))?;
+                writer.get_mut().as_file_mut()
             }
             Destination::InFolder { writer, .. } => {
-                writer.get_mut().seek(SeekFrom::Start(self.written + n))
+                writer.flush().map_err(|e| Error::local_io(&what, &e))?;
+                writer.get_mut()
             }
-            _ => return Ok(()),
+            Destination::Stdout(_) | Destination::Special { .. } => return Ok(None),
         };
-        seek.map_err(|e| Error::local_io(&what, &e))?;
-        self.written += n;
-        Ok(())
+        Ok(Some(file))
     }
 
     pub fn write_all(&mut self, bytes: &[u8]) -> Result<(), Error> {

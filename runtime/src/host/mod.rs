@@ -266,12 +266,19 @@ impl TransferCtx {
             .ok_or_else(|| crate::Error::internal("this sink has no output"))?;
         self.meter.bytes(bytes.len() as u64)?;
         output.write_all(bytes)?;
-        if slot == local::SinkHandle::MAIN {
-            self.observer.progress(output.written(), total);
+        let written = output.written();
+        self.report(slot == local::SinkHandle::MAIN, written, total);
+        Ok(())
+    }
+
+    /// Reports the progress of an output: its bytes of `total` for the receive's own
+    /// (`main`), the transfer's bytes so far for a receive-dir's file (one of many).
+    pub fn report(&self, main: bool, written: u64, total: Option<u64>) {
+        if main {
+            self.observer.progress(written, total);
         } else {
             self.observer.progress(self.meter.moved(), None);
         }
-        Ok(())
     }
 }
 
