@@ -324,7 +324,7 @@ impl Connector {
         if let Some(listing) = checked {
             listing.check(folder.folder().root(), crate::ErrorKind::Remote)?;
         }
-        let bytes = folder.folder().file_bytes()?;
+        let bytes = folder.folder().file_bytes();
         folder.commit()?;
         Ok(Outcome {
             bytes,

@@ -99,6 +99,8 @@ pub struct DirOutput {
 pub struct Folder {
     root: PathBuf,
     target: PathBuf,
+    /// Bytes of the files finished (committed) so far, shared by the folder's clones.
+    finished: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl DirOutput {
@@ -147,6 +149,7 @@ impl DirOutput {
         let folder = Folder {
             root: staging.path().to_path_buf(),
             target: target.to_path_buf(),
+            finished: Default::default(),
         };
         Ok(DirOutput {
             staging,
@@ -248,26 +251,13 @@ impl Folder {
                     Error::local_io(format!("creating {}", self.shown(relative)), &e)
                 }
             })?;
-        Ok(Output::in_folder(file, self.target.join(relative)))
+        let shown = self.target.join(relative);
+        Ok(Output::in_folder(file, shown, self.finished.clone()))
     }
 
-    /// The bytes of all files in the folder.
-    pub fn file_bytes(&self) -> Result<u64, Error> {
-        fn sum(dir: &Path) -> std::io::Result<u64> {
-            let mut total = 0;
-            for entry in std::fs::read_dir(dir)? {
-                let entry = entry?;
-                let kind = entry.file_type()?;
-                if kind.is_dir() {
-                    total += sum(&entry.path())?;
-                } else if kind.is_file() {
-                    total += entry.metadata()?.len();
-                }
-            }
-            Ok(total)
-        }
-        sum(&self.root)
-            .map_err(|e| Error::local_io(format!("reading {}", self.target.display()), &e))
+    /// The bytes of the files finished in the folder (counted as each was committed).
+    pub fn file_bytes(&self) -> u64 {
+        self.finished.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// `relative` as the user will see it: under the target's name.

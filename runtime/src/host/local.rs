@@ -71,6 +71,8 @@ enum Destination {
     InFolder {
         writer: BufWriter<File>,
         shown: PathBuf,
+        /// The folder's count of bytes in finished files, which this one's join on commit.
+        finished: std::sync::Arc<std::sync::atomic::AtomicU64>,
     },
     /// A target that exists and is not a regular file (a device such as /dev/null, a FIFO):
     /// written in place, never replaced.
@@ -144,12 +146,18 @@ impl Output {
         }))
     }
 
-    /// A file of a receive-dir, created by the folder; `shown` is its path for messages.
-    pub fn in_folder(file: File, shown: PathBuf) -> Self {
+    /// A file of a receive-dir, created by the folder; `shown` is its path for messages, and
+    /// its bytes are added to `finished` when it is committed.
+    pub fn in_folder(
+        file: File,
+        shown: PathBuf,
+        finished: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
         Output {
             destination: Destination::InFolder {
                 writer: BufWriter::with_capacity(FOLDER_WRITE_BUFFER, file),
                 shown,
+                finished,
             },
             written: 0,
         }
@@ -274,13 +282,20 @@ impl Output {
             Destination::Stdout(mut writer) => writer
                 .flush()
                 .map_err(|e| Error::local_io("writing standard output", &e)),
-            Destination::Special { mut writer, target }
-            | Destination::InFolder {
-                mut writer,
-                shown: target,
-            } => writer
+            Destination::Special { mut writer, target } => writer
                 .flush()
                 .map_err(|e| Error::local_io(format!("writing {}", target.display()), &e)),
+            Destination::InFolder {
+                mut writer,
+                shown,
+                finished,
+            } => {
+                writer
+                    .flush()
+                    .map_err(|e| Error::local_io(format!("writing {}", shown.display()), &e))?;
+                finished.fetch_add(self.written, std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
         }
     }
 }
