@@ -889,3 +889,48 @@ async fn an_empty_folder_that_receives_keeps_its_permissions() {
     let mode = std::fs::metadata(&made).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o750);
 }
+
+#[tokio::test]
+async fn a_folder_may_make_a_few_requests_per_file_beyond_max_requests() {
+    let server = HttpServer::start();
+    let names: Vec<String> = (0..30).map(|i| format!("f{i}")).collect();
+    for name in &names {
+        server.put_file(&format!("many/{name}"), name.as_bytes());
+    }
+    let listed: Vec<serde_json::Value> = names
+        .iter()
+        .map(|n| json!({"class": "File", "basename": n}))
+        .collect();
+    let options = TransferOptions {
+        limits: Limits {
+            max_requests: 10,
+            ..Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    let dir = temp();
+    let access = json!({"url": server.url("/files/many")});
+    // 30 files, one request each: beyond 10, within 10 + 4 per file.
+    receive_dir(
+        "http",
+        access.clone(),
+        Some(json!(listed)),
+        &dir.path().join("a"),
+        &options,
+    )
+    .await
+    .unwrap();
+    assert_eq!(listing(&dir.path().join("a")).len(), 30);
+    // A single file gets no such room: 11 requests for one file are refused.
+    let hostile_like = json!({"url": server.url("/loop/0")});
+    let err = connector("http")
+        .receive(
+            &hostile_like.to_string(),
+            red_wasm::ReceiveTarget::File(dir.path().join("one")),
+            &options,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{}", err.message);
+    assert!(err.message.contains("--max-requests"), "{}", err.message);
+}

@@ -1225,3 +1225,27 @@ async fn an_access_checksum_is_checked_as_the_file_streams() {
     assert_eq!(err.kind, ErrorKind::InvalidAccess);
     assert!(err.message.contains("/checksum"), "{}", err.message);
 }
+
+#[tokio::test]
+async fn the_deadline_bounds_the_retries() {
+    let server = HttpServer::start();
+    server.put_file("data", b"x");
+    let dir = temp();
+    let options = TransferOptions {
+        limits: red_wasm::Limits {
+            timeout: Some(std::time::Duration::from_secs(2)),
+            ..red_wasm::Limits::default()
+        },
+        ..with_retries(10)
+    };
+    let access = json!({"url": server.url("/flaky/20/data")}).to_string();
+    let started = std::time::Instant::now();
+    let err = connector("http")
+        .receive(&access, ReceiveTarget::File(dir.path().join("o")), &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{}", err.message);
+    assert!(err.message.contains("--timeout"), "{}", err.message);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert!(listing(dir.path()).is_empty());
+}

@@ -337,3 +337,46 @@ fn sigterm_stops_an_http_download_and_leaves_no_local_file() {
     assert!(took < PROMPT, "exited {took:?} after SIGTERM");
     assert!(listing(dir.path()).is_empty(), "no local .part file");
 }
+
+#[test]
+fn sigterm_stops_a_receive_dir_and_leaves_no_folder() {
+    let server = red_wasm_testkit::http::HttpServer::start();
+    let dir = temp();
+    // The listed file is the test server's slow stream: `/slow/N` joined with its name.
+    let listing_file = dir.path().join("listing.json");
+    std::fs::write(
+        &listing_file,
+        json!([{"class": "File", "basename": "1000000000"}]).to_string(),
+    )
+    .unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let out = work.join("in");
+    let doc = json!({"url": server.url("/slow")}).to_string();
+    let args = [
+        "run",
+        "http",
+        &doc,
+        "--dir",
+        "-o",
+        out.to_str().unwrap(),
+        "--listing",
+        listing_file.to_str().unwrap(),
+    ];
+    let mut child = spawn_cli(&args);
+    // Under way once the staging folder holds part of the file.
+    let started = eventually(Duration::from_secs(10), || {
+        let names = listing(&work);
+        names.len() == 1
+            && std::fs::metadata(work.join(&names[0]).join("1000000000")).is_ok_and(|m| m.len() > 0)
+    });
+    assert!(
+        started,
+        "the receive-dir never started: {:?}",
+        listing(&work)
+    );
+    let (took, code, err) = signal_and_wait(&mut child, "TERM");
+    assert_eq!(code, Some(14), "{err}");
+    assert!(took < PROMPT, "exited {took:?} after SIGTERM");
+    assert!(listing(&work).is_empty(), "no folder and no staging folder");
+}
