@@ -779,5 +779,86 @@ async fn a_two_session_download_cut_off_is_resumed() {
     assert_eq!(proxy.connections(), 3, "two sessions, and one to resume");
 }
 
+/// An upload whose connection drops part-way continues over a new session from what the
+/// server acknowledged, into the same temporary file, and is renamed onto the target only when
+/// whole: byte-identical, nothing left beside it. With retries off it fails, and the target and
+/// temporary file are not there.
+#[tokio::test]
+async fn a_send_cut_off_is_resumed_over_a_new_session() {
+    let scratch = sshd().scratch();
+    let data = pattern(24 << 20);
+    let dir = temp();
+    let source = dir.path().join("up.bin");
+    std::fs::write(&source, &data).unwrap();
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy, name: &str| {
+        json!({"host": "127.0.0.1", "port": proxy.port(),
+               "auth": {"username": USER, "password": PASSWORD},
+               "filePath": format!("{}/{name}", scratch.relative)})
+        .to_string()
+    };
+    let sftp = connector("sftp");
+    let logged = Arc::new(Recorder::default());
+    let options = TransferOptions {
+        observer: logged.clone(),
+        ..TransferOptions::default()
+    };
+
+    let proxy = red_wasm_testkit::proxy::CutProxy::start_upstream(target_addr, 5 << 20);
+    sftp.send(&access_via(&proxy, "resumed.bin"), &source, &options)
+        .await
+        .unwrap();
+    let sent = std::fs::read(scratch.path.join("resumed.bin")).unwrap();
+    assert!(sent == data, "byte-identical");
+    assert_eq!(proxy.connections(), 2, "one new session");
+    assert_eq!(listing(&scratch.path), ["resumed.bin"]);
+    let said = logged.lines();
+    assert!(
+        said.iter().any(|m| m.contains("resuming the upload with")),
+        "{said:?}"
+    );
+
+    let proxy = red_wasm_testkit::proxy::CutProxy::start_upstream(target_addr, 5 << 20);
+    let options = TransferOptions {
+        retries: 0,
+        ..TransferOptions::default()
+    };
+    let err = sftp
+        .send(&access_via(&proxy, "lost.bin"), &source, &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Network, "{}", err.message);
+    assert_eq!(
+        listing(&scratch.path),
+        ["resumed.bin"],
+        "no target, no temporary file"
+    );
+}
+
+/// A file of 64 MiB or more goes in two halves over two sessions: when the first session
+/// drops, its half continues over a third, and the file arrives whole.
+#[tokio::test]
+async fn a_two_session_send_cut_off_is_resumed() {
+    let scratch = sshd().scratch();
+    let data = pattern(80 << 20);
+    let dir = temp();
+    let source = dir.path().join("halves.bin");
+    std::fs::write(&source, &data).unwrap();
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let proxy = red_wasm_testkit::proxy::CutProxy::start_upstream(target_addr, 10 << 20);
+    let access = json!({"host": "127.0.0.1", "port": proxy.port(),
+           "auth": {"username": USER, "password": PASSWORD},
+           "filePath": format!("{}/halves.bin", scratch.relative)})
+    .to_string();
+    connector("sftp")
+        .send(&access, &source, &TransferOptions::default())
+        .await
+        .unwrap();
+    let sent = std::fs::read(scratch.path.join("halves.bin")).unwrap();
+    assert!(sent == data, "byte-identical");
+    assert_eq!(proxy.connections(), 3, "two sessions, and one to resume");
+    assert_eq!(listing(&scratch.path), ["halves.bin"]);
+}
+
 #[path = "sftp_dirs.rs"]
 mod dirs;

@@ -850,3 +850,57 @@ async fn a_batch_reports_the_progress_of_all_its_files_as_one() {
     );
     assert_eq!(received.last().unwrap().0, size);
 }
+
+/// A folder whose first session (the connector's own) drops part-way, either way: the file
+/// it was moving resumes over a new session, and that session carries the worker's next
+/// files, so the whole folder arrives, byte-identical.
+#[tokio::test]
+async fn a_folder_moves_whole_when_a_session_drops_mid_batch() {
+    let scratch = sshd().scratch();
+    let names: Vec<String> = (0..40).map(|i| format!("f{i:02}.bin")).collect();
+    let data = |i: usize| pattern((512 << 10) + i * 4099);
+    for (i, name) in names.iter().enumerate() {
+        scratch.put(&format!("down/{name}"), &data(i));
+    }
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let access_via = |port: u16, dir: &str| {
+        json!({"host": "127.0.0.1", "port": port,
+               "auth": {"username": USER, "password": PASSWORD},
+               "dirPath": format!("{}/{dir}", scratch.relative)})
+    };
+
+    let proxy = red_wasm_testkit::proxy::CutProxy::start(target_addr, 3 << 20);
+    let local = temp();
+    let target = local.path().join("down");
+    receive_dir(
+        &access_via(proxy.port(), "down"),
+        None,
+        &target,
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap();
+    for (i, name) in names.iter().enumerate() {
+        assert!(
+            std::fs::read(target.join(name)).unwrap() == data(i),
+            "{name}"
+        );
+    }
+    assert_eq!(tree(&target).len(), names.len());
+    assert_eq!(proxy.connections(), 5, "four sessions, and one to resume");
+
+    let proxy = red_wasm_testkit::proxy::CutProxy::start_upstream(target_addr, 3 << 20);
+    send_dir(&access_via(proxy.port(), "up"), None, &target)
+        .await
+        .unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let sent = std::fs::read(scratch.path.join("up").join(name)).unwrap();
+        assert!(sent == data(i), "{name}");
+    }
+    assert_eq!(
+        listing(&scratch.path.join("up")).len(),
+        names.len(),
+        "no temporary files"
+    );
+    assert_eq!(proxy.connections(), 5, "four sessions, and one to resume");
+}

@@ -1,5 +1,5 @@
 //! A TCP proxy on 127.0.0.1 whose first connection breaks: what a flaky link does to a long
-//! transfer (the SFTP resume tests).
+//! transfer, either way (the SFTP resume tests).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -17,6 +17,18 @@ impl CutProxy {
     /// Forwards connections to `target`; the first one is closed, both ways, once `cut_after`
     /// bytes have gone from the target to the client.
     pub fn start(target: SocketAddr, cut_after: u64) -> Self {
+        Self::cutting(target, cut_after, u64::MAX)
+    }
+
+    /// As [`CutProxy::start`], counting the bytes that go from the client to the target
+    /// instead (an upload cut off).
+    pub fn start_upstream(target: SocketAddr, cut_after: u64) -> Self {
+        Self::cutting(target, u64::MAX, cut_after)
+    }
+
+    /// The first connection is closed once `down` bytes went to the client or `up` bytes to
+    /// the target.
+    fn cutting(target: SocketAddr, down: u64, up: u64) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicU64::new(0));
@@ -27,10 +39,14 @@ impl CutProxy {
                 let Ok(server) = TcpStream::connect(target) else {
                     continue;
                 };
-                let limit = if first { cut_after } else { u64::MAX };
+                let (down, up) = if first {
+                    (down, up)
+                } else {
+                    (u64::MAX, u64::MAX)
+                };
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                thread::spawn(move || pipe(c2, s2, u64::MAX));
-                thread::spawn(move || pipe(server, client, limit));
+                thread::spawn(move || pipe(c2, s2, up));
+                thread::spawn(move || pipe(server, client, down));
             }
         });
         CutProxy { addr, connections }
