@@ -860,5 +860,48 @@ async fn a_two_session_send_cut_off_is_resumed() {
     assert_eq!(listing(&scratch.path), ["halves.bin"]);
 }
 
+/// A write the server refuses (its disk is full: a 2 MiB tmpfs) fails at once as `remote`:
+/// not tried again over new sessions, and no temporary file is left.
+#[tokio::test]
+async fn a_write_the_server_refuses_is_not_resumed() {
+    let scratch = sshd().scratch();
+    let full = scratch.path.join("full");
+    std::fs::create_dir(&full).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&full)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)");
+        return;
+    }
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&full);
+    let (uid, gid) = sshd().user_ids();
+    std::os::unix::fs::chown(&full, Some(uid), Some(gid)).unwrap();
+    let dir = temp();
+    let source = dir.path().join("big.bin");
+    std::fs::write(&source, pattern(8 << 20)).unwrap();
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let counter = red_wasm_testkit::proxy::CutProxy::start(target_addr, u64::MAX);
+    let access = json!({"host": "127.0.0.1", "port": counter.port(),
+           "auth": {"username": USER, "password": PASSWORD},
+           "filePath": format!("{}/full/big.bin", scratch.relative)})
+    .to_string();
+    let err = connector("sftp")
+        .send(&access, &source, &TransferOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Remote, "{}", err.message);
+    assert_eq!(counter.connections(), 1, "not tried again: {}", err.message);
+    assert!(listing(&full).is_empty(), "{:?}", listing(&full));
+}
+
 #[path = "sftp_dirs.rs"]
 mod dirs;
