@@ -904,3 +904,72 @@ async fn a_folder_moves_whole_when_a_session_drops_mid_batch() {
     );
     assert_eq!(proxy.connections(), 5, "four sessions, and one to resume");
 }
+
+/// A session of the batch that hangs (its link goes silent mid-file, open but forwarding
+/// nothing) does not outlive the transfer's time limit: the receive-dir and the send-dir
+/// return at the deadline, leave no local folder and no remote temporary file. (Sessions the
+/// batch dials from its own threads are watched like the connector's own.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_batch_session_ends_at_the_time_limit() {
+    let scratch = sshd().scratch();
+    let local = temp();
+    let source = local.path().join("up");
+    std::fs::create_dir(&source).unwrap();
+    for i in 0..200 {
+        scratch.put(&format!("down/f{i:03}.bin"), &pattern(256 << 10));
+        std::fs::write(source.join(format!("f{i:03}.bin")), pattern(256 << 10)).unwrap();
+    }
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let options = TransferOptions {
+        limits: Limits {
+            timeout: Some(Duration::from_secs(2)),
+            ..Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy, dir: &str| {
+        json!({"host": "127.0.0.1", "port": proxy.port(),
+               "auth": {"username": USER, "password": PASSWORD},
+               "dirPath": format!("{}/{dir}", scratch.relative)})
+        .to_string()
+    };
+    // A hang that the transfer does not end fails here rather than hanging the tests.
+    let bounded = Duration::from_secs(20);
+    let sftp = connector("sftp");
+
+    // The second connection, the batch's first extra session, hangs in its first file.
+    let proxy = red_wasm_testkit::proxy::CutProxy::start_stalling(target_addr, 1, 64 << 10);
+    let target = local.path().join("down");
+    let started = Instant::now();
+    let access = access_via(&proxy, "down");
+    let receiving = sftp.receive_dir(&access, None, &target, &options);
+    let err = tokio::time::timeout(bounded, receiving)
+        .await
+        .expect("the receive-dir outlived its time limit")
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("time limit"), "{}", err.message);
+    assert!(took < Duration::from_secs(4), "returned after {took:?}");
+    assert_eq!(listing(local.path()), ["up"], "no folder, no staging");
+
+    let proxy =
+        red_wasm_testkit::proxy::CutProxy::start_stalling_upstream(target_addr, 1, 128 << 10);
+    let started = Instant::now();
+    let access = access_via(&proxy, "up");
+    let sending = sftp.send_dir(&access, None, &source, &options);
+    let err = tokio::time::timeout(bounded, sending)
+        .await
+        .expect("the send-dir outlived its time limit")
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(took < Duration::from_secs(4), "returned after {took:?}");
+    // The hung session's temporary file is removed over a fresh session.
+    std::thread::sleep(Duration::from_millis(500));
+    let left: Vec<String> = listing(&scratch.path.join("up"))
+        .into_iter()
+        .filter(|name| name.ends_with(".part"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}

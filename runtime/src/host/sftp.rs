@@ -115,6 +115,9 @@ struct Dial {
     observer: Arc<dyn Observer>,
     /// Tries in a row to resume a download whose connection dropped (the retry setting).
     retries: u32,
+    /// The runtime the socket watchers run on: sessions are dialed from plain threads too
+    /// (a batch's workers, a resumption), which have no runtime of their own to find.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Dial {
@@ -134,7 +137,7 @@ struct Connection {
     session: Session,
     sftp: Sftp,
     /// Ends the watcher that shuts the socket down on a stop.
-    _watch: Option<DropGuard>,
+    _watch: DropGuard,
 }
 
 /// Where work that had to go on over a new session (its own dropped) leaves that session:
@@ -212,6 +215,7 @@ impl HostSession for HostState {
             stop: ctx.stop.token().clone(),
             observer: ctx.observer.clone(),
             retries: ctx.retries,
+            runtime: tokio::runtime::Handle::current(),
         });
         self.open_handle()?;
         let dialer = dial.clone();
@@ -567,13 +571,15 @@ fn libssh2_ms(duration: Duration) -> u32 {
 }
 
 /// Shuts `socket` down [`STOP_GRACE`] after `stop` fires, unless the returned guard is
-/// dropped first (the session is gone). `None` outside a tokio runtime, where nothing could
-/// fire the stop anyway.
-fn watch(stop: &CancellationToken, socket: TcpStream) -> Option<DropGuard> {
-    let handle = tokio::runtime::Handle::try_current().ok()?;
+/// dropped first (the session is gone).
+fn watch(
+    runtime: &tokio::runtime::Handle,
+    stop: &CancellationToken,
+    socket: TcpStream,
+) -> DropGuard {
     let done = CancellationToken::new();
     let (stop, gone) = (stop.clone(), done.clone());
-    handle.spawn(async move {
+    runtime.spawn(async move {
         tokio::select! {
             () = gone.cancelled() => return,
             () = stop.cancelled() => {}
@@ -585,7 +591,7 @@ fn watch(stop: &CancellationToken, socket: TcpStream) -> Option<DropGuard> {
             }
         }
     });
-    Some(done.drop_guard())
+    done.drop_guard()
 }
 
 /// `TcpStream::connect_timeout`, given up when `stop` fires: the connect runs in a thread of
@@ -799,7 +805,7 @@ fn handshake(
     stop: &CancellationToken,
     cap: Option<Duration>,
     prefs: Option<&str>,
-) -> Result<(Session, Option<DropGuard>), Error> {
+) -> Result<(Session, DropGuard), Error> {
     let config = &dial.config;
     let endpoint = &dial.endpoint;
     // Resolving is not cut by a stop (the system's resolver has its own timeouts).
@@ -825,7 +831,7 @@ fn handshake(
     })?;
     let _ = tcp.set_nodelay(true);
     let watch = match tcp.try_clone() {
-        Ok(socket) => watch(stop, socket),
+        Ok(socket) => watch(&dial.runtime, stop, socket),
         Err(e) => return Err(network(endpoint, "could not connect to", &e)),
     };
 

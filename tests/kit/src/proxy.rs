@@ -1,5 +1,5 @@
-//! A TCP proxy on 127.0.0.1 whose first connection breaks: what a flaky link does to a long
-//! transfer, either way (the SFTP resume tests).
+//! A TCP proxy on 127.0.0.1 whose connections break or hang: what a flaky link does to a long
+//! transfer, either way (the SFTP resume and stop tests).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -17,33 +17,56 @@ impl CutProxy {
     /// Forwards connections to `target`; the first one is closed, both ways, once `cut_after`
     /// bytes have gone from the target to the client.
     pub fn start(target: SocketAddr, cut_after: u64) -> Self {
-        Self::cutting(target, cut_after, u64::MAX)
+        Self::first_cut(target, cut_after, u64::MAX)
     }
 
     /// As [`CutProxy::start`], counting the bytes that go from the client to the target
     /// instead (an upload cut off).
     pub fn start_upstream(target: SocketAddr, cut_after: u64) -> Self {
-        Self::cutting(target, u64::MAX, cut_after)
+        Self::first_cut(target, u64::MAX, cut_after)
+    }
+
+    /// Forwards connections to `target`; connection number `which` (from 0) goes silent once
+    /// `after` bytes have gone to the client: open both ways, nothing more forwarded (a link
+    /// that hangs rather than breaks).
+    pub fn start_stalling(target: SocketAddr, which: u64, after: u64) -> Self {
+        Self::with(target, move |index| {
+            let limit = if index == which { after } else { u64::MAX };
+            (Limit::Stall(limit), Limit::Cut(u64::MAX))
+        })
+    }
+
+    /// As [`CutProxy::start_stalling`], counting the bytes that go to the target.
+    pub fn start_stalling_upstream(target: SocketAddr, which: u64, after: u64) -> Self {
+        Self::with(target, move |index| {
+            let limit = if index == which { after } else { u64::MAX };
+            (Limit::Cut(u64::MAX), Limit::Stall(limit))
+        })
     }
 
     /// The first connection is closed once `down` bytes went to the client or `up` bytes to
     /// the target.
-    fn cutting(target: SocketAddr, down: u64, up: u64) -> Self {
+    fn first_cut(target: SocketAddr, down: u64, up: u64) -> Self {
+        Self::with(target, move |index| match index {
+            0 => (Limit::Cut(down), Limit::Cut(up)),
+            _ => (Limit::Cut(u64::MAX), Limit::Cut(u64::MAX)),
+        })
+    }
+
+    /// Forwards connections to `target`, each with the limits (to the client, to the target)
+    /// that `limits` gives for its number.
+    fn with(target: SocketAddr, limits: impl Fn(u64) -> (Limit, Limit) + Send + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicU64::new(0));
         let counted = connections.clone();
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let first = counted.fetch_add(1, Ordering::SeqCst) == 0;
+                let index = counted.fetch_add(1, Ordering::SeqCst);
                 let Ok(server) = TcpStream::connect(target) else {
                     continue;
                 };
-                let (down, up) = if first {
-                    (down, up)
-                } else {
-                    (u64::MAX, u64::MAX)
-                };
+                let (down, up) = limits(index);
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 thread::spawn(move || pipe(c2, s2, up));
                 thread::spawn(move || pipe(server, client, down));
@@ -62,8 +85,22 @@ impl CutProxy {
     }
 }
 
-/// Copies `from` to `to` until either ends or `limit` bytes went; then shuts both down.
-fn pipe(mut from: TcpStream, mut to: TcpStream, limit: u64) {
+/// What one direction of a connection does after a number of bytes.
+#[derive(Clone, Copy)]
+enum Limit {
+    /// Shuts the connection down.
+    Cut(u64),
+    /// Forwards nothing more, keeping the connection open.
+    Stall(u64),
+}
+
+/// Copies `from` to `to` until either ends or the limit's bytes went; then shuts both down,
+/// or (stalling) holds them open without forwarding until the process ends.
+fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Limit) {
+    let (limit, stall) = match limit {
+        Limit::Cut(n) => (n, false),
+        Limit::Stall(n) => (n, true),
+    };
     let mut buffer = vec![0u8; 64 * 1024];
     let mut sent = 0u64;
     while sent < limit {
@@ -78,6 +115,11 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, limit: u64) {
                 }
                 sent += n as u64;
             }
+        }
+    }
+    if stall && sent >= limit {
+        loop {
+            thread::sleep(std::time::Duration::from_secs(3600));
         }
     }
     let _ = from.shutdown(Shutdown::Both);
