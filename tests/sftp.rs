@@ -752,6 +752,40 @@ async fn a_download_cut_off_is_resumed_over_a_new_session() {
     assert_eq!(listing(dir.path()), ["resumed.bin"]);
 }
 
+/// A download whose connection drops while the server cannot be reached for a moment (a
+/// restarting sshd: the first new connection is closed at once) dials again after a pause
+/// and resumes, byte-identical.
+#[tokio::test]
+async fn a_resumption_waits_for_a_restarting_server() {
+    let scratch = sshd().scratch();
+    let data = pattern(24 << 20);
+    scratch.put("restart.bin", &data);
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let proxy = red_wasm_testkit::proxy::CutProxy::start_then_refusing(target_addr, 5 << 20, 1);
+    let access = json!({"host": "127.0.0.1", "port": proxy.port(),
+           "auth": {"username": USER, "password": PASSWORD},
+           "filePath": format!("{}/restart.bin", scratch.relative)})
+    .to_string();
+    let dir = temp();
+    let target = dir.path().join("restart.bin");
+    let logged = Arc::new(Recorder::default());
+    let options = TransferOptions {
+        observer: logged.clone(),
+        ..TransferOptions::default()
+    };
+    connector("sftp")
+        .receive(&access, ReceiveTarget::File(target.clone()), &options)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == data, "byte-identical");
+    assert_eq!(proxy.connections(), 3, "cut, refused, resumed");
+    let lines = logged.lines();
+    assert!(
+        lines.iter().any(|l| l.contains("dialing again in 1 s")),
+        "{lines:?}"
+    );
+}
+
 /// A file of 64 MiB or more comes in two halves over two sessions: the half whose session
 /// drops continues over a third.
 #[tokio::test]
@@ -833,6 +867,57 @@ async fn a_send_cut_off_is_resumed_over_a_new_session() {
         ["resumed.bin"],
         "no target, no temporary file"
     );
+}
+
+/// A session that drops while the upload's temporary file is renamed onto the target (OpenSSH
+/// renames onto no existing file, so the old target is removed first): at each of the last
+/// bytes the client sends, the send still ends with the new file in place and nothing beside
+/// it, never with the target gone.
+#[tokio::test]
+async fn a_send_cut_while_renaming_never_loses_the_target() {
+    let scratch = sshd().scratch();
+    let data = pattern(1 << 20);
+    let dir = temp();
+    let source = dir.path().join("new.bin");
+    std::fs::write(&source, &data).unwrap();
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy| {
+        json!({"host": "127.0.0.1", "port": proxy.port(),
+               "auth": {"username": USER, "password": PASSWORD},
+               "filePath": format!("{}/target.bin", scratch.relative)})
+        .to_string()
+    };
+    let target = scratch.path.join("target.bin");
+    let sftp = connector("sftp");
+    // How many bytes a whole send of it over an existing target takes.
+    scratch.put("target.bin", b"old");
+    let counter = red_wasm_testkit::proxy::CutProxy::start(target_addr, u64::MAX);
+    sftp.send(&access_via(&counter), &source, &TransferOptions::default())
+        .await
+        .unwrap();
+    let total = counter.upstream_bytes();
+    let mut renamed_again = 0;
+    for cut in (total - 640..total).step_by(40) {
+        scratch.put("target.bin", b"old");
+        let proxy = red_wasm_testkit::proxy::CutProxy::start_upstream(target_addr, cut);
+        let logged = Arc::new(Recorder::default());
+        let options = TransferOptions {
+            observer: logged.clone(),
+            ..TransferOptions::default()
+        };
+        let sent = sftp.send(&access_via(&proxy), &source, &options).await;
+        let lines = logged.lines();
+        renamed_again += usize::from(lines.iter().any(|l| l.contains("renaming over a new")));
+        let now = std::fs::read(&target).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert!(sent.is_ok(), "cut at {cut} of {total}: {sent:?}");
+        assert!(now == data, "cut at {cut} of {total}: the new file");
+        assert_eq!(
+            listing(&scratch.path),
+            ["target.bin"],
+            "cut at {cut}: {lines:?}"
+        );
+    }
+    assert!(renamed_again > 0, "no cut fell while renaming");
 }
 
 /// A file of 64 MiB or more goes in two halves over two sessions: when the first session

@@ -126,6 +126,31 @@ impl Dial {
         connect(self, &self.stop, None)
     }
 
+    /// A session to go on with after the transfer's own dropped: dialed again after 1, 2,
+    /// 4... s while the server cannot be reached (a restarting sshd), up to the retry
+    /// setting's tries; each dial counts against the request limit.
+    fn redial(&self) -> Result<Connection, Error> {
+        let mut attempt = 0;
+        loop {
+            match self.connect() {
+                Err(e) if e.kind == ErrorKind::Network && attempt < self.retries => {
+                    let pause = retry::delay(attempt, None).unwrap_or(Duration::from_secs(1));
+                    self.observer.log(
+                        LogLevel::Info,
+                        &format!("{}; dialing again in {} s", e.message, pause.as_secs()),
+                    );
+                    let until = std::time::Instant::now() + pause;
+                    while std::time::Instant::now() < until {
+                        check_stop(&self.stop)?;
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    attempt += 1;
+                }
+                dialed => return dialed,
+            }
+        }
+    }
+
     /// A short-lived session for removing what a stopped transfer left: not cut by the stop
     /// (it has fired already), each step bounded by [`CLEANUP_TIMEOUT`] instead.
     fn cleanup_session(&self) -> Result<Connection, Error> {
@@ -249,6 +274,7 @@ impl HostSession for HostState {
         let (output, result) = blocking(&ctx.stop, move || {
             let mut conn = conn.lock().unwrap();
             let second = || dial.connect();
+            let redial = || dial.redial();
             let replaced = Replacement::default();
             let tally = Tally {
                 observer: &*observer,
@@ -258,7 +284,7 @@ impl HostSession for HostState {
             let result = download(
                 &conn.sftp,
                 Some(&second as &Dialer<'_>),
-                Some((&second as &Dialer<'_>, dial.retries)),
+                Some((&redial as &Dialer<'_>, dial.retries)),
                 CHUNK,
                 &dial.endpoint,
                 (&path, None),
@@ -1036,6 +1062,8 @@ struct Reopener<'a> {
     path: &'a str,
     looked: (Option<u64>, Option<u64>),
     retries: u32,
+    /// Where each resumption is said.
+    observer: &'a dyn Observer,
 }
 
 /// The file opened again over a new session (which must outlive it).
@@ -1114,6 +1142,7 @@ fn download(
         path,
         looked: (stat.size, stat.mtime),
         retries,
+        observer: tally.observer,
     });
     if let (Some(size), Some(second)) = (size.filter(|size| *size >= PARALLEL_MIN), second) {
         if let Some((dest, base)) = output.positional()? {
@@ -1279,6 +1308,13 @@ fn read_range(
                         cut.message
                     )));
                 }
+                reopen.observer.log(
+                    LogLevel::Info,
+                    &format!(
+                        "{}; resuming from byte {position} over a new session",
+                        cut.message
+                    ),
+                );
                 (*file, _resumed) = (again.file, Some(again.conn));
                 continue;
             }
@@ -1481,11 +1517,22 @@ impl Upload<'_> {
                     cut.message, written
                 ),
             );
-            let conn = self.dial.connect()?;
+            let conn = self.dial.redial()?;
+            let reopen = |e: &ssh2::Error| sftp_error(&self.dial.endpoint, "reopen", shown, e);
             let mut remote = conn
                 .sftp
                 .open_mode(temp, OpenFlags::WRITE, 0o600, OpenType::File)
-                .map_err(|e| sftp_error(&self.dial.endpoint, "reopen", shown, &e))?;
+                .map_err(|e| reopen(&e))?;
+            // Someone else's hand on the temporary file (it holds less than was acknowledged)
+            // would leave a hole: then all of it is written again.
+            let holds = remote.stat().map_err(|e| reopen(&e))?.size.unwrap_or(0);
+            if holds < highest_written(pending, size) {
+                self.log(
+                    LogLevel::Info,
+                    &format!("{shown} holds less than was sent: writing all of it again"),
+                );
+                *pending = whole(size);
+            }
             let again = Upload {
                 split: false,
                 ..*self
@@ -1552,6 +1599,14 @@ impl Upload<'_> {
         }
         match replace(sftp, temp, self.path) {
             Ok(()) => Ok(n),
+            // The session dropped while renaming: the complete file is not given up.
+            Err(e)
+                if matches!(e.code(), ErrorCode::Session(_)) && !self.tally.stop.is_cancelled() =>
+            {
+                let action = format!("rename {endpoint}:{temp_shown} to");
+                let cut = Error::new(ErrorKind::Network, format!("{action} {shown}: {e}"));
+                self.rename_again(temp, cut).map(|()| n)
+            }
             Err(e) => {
                 let action = format!("rename {endpoint}:{temp_shown} to");
                 let error = sftp_error(endpoint, &action, &shown, &e);
@@ -1568,6 +1623,77 @@ impl Upload<'_> {
                 Err(error)
             }
         }
+    }
+
+    /// Renames the complete temporary file onto the target over a new session, after the
+    /// session dropped while renaming (`cut`): that rename may have happened, or be half done
+    /// (an existing target is removed first, as OpenSSH renames onto no existing file). With
+    /// the temporary file there, the rename is done again; with only the target there, at
+    /// the size sent, it was done. When no new session can be had, the temporary file is left
+    /// (the target may be gone already) and the error names it.
+    fn rename_again(&self, temp: &Path, mut cut: Error) -> Result<(), Error> {
+        let endpoint = &self.dial.endpoint;
+        let (shown, temp_shown) = (self.path.display(), temp.display());
+        let mut tries = retry::Tries::new(self.dial.retries, 0);
+        while tries.after_break(0).is_some() {
+            self.tally.check()?;
+            self.log(
+                LogLevel::Info,
+                &format!("{}; renaming over a new session", cut.message),
+            );
+            let conn = match self.dial.redial() {
+                Ok(conn) => conn,
+                Err(e) if e.kind == ErrorKind::Network => {
+                    cut = e;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let sftp = &conn.sftp;
+            let renamed = match sftp.stat(temp) {
+                Ok(_) => replace(sftp, temp, self.path),
+                Err(e) if is_missing(&e) => match sftp.stat(self.path) {
+                    Ok(stat) if stat.size == Some(self.input.size) => Ok(()),
+                    _ => {
+                        return Err(Error::new(
+                            ErrorKind::Remote,
+                            format!(
+                                "{}; then {endpoint}:{temp_shown} was gone, and {shown} is not the file sent",
+                                cut.message
+                            ),
+                        ))
+                    }
+                },
+                Err(e) => Err(e),
+            };
+            match renamed {
+                Ok(()) => {
+                    self.replaced.set(Some(conn));
+                    return Ok(());
+                }
+                Err(e) if matches!(e.code(), ErrorCode::Session(_)) => {
+                    cut = Error::new(
+                        ErrorKind::Network,
+                        format!("rename {endpoint}:{temp_shown}: {e}"),
+                    );
+                }
+                Err(e) => {
+                    return Err(sftp_error(
+                        endpoint,
+                        &format!("rename {temp_shown} to"),
+                        &shown.to_string(),
+                        &e,
+                    ));
+                }
+            }
+        }
+        Err(Error::new(
+            cut.kind,
+            format!(
+                "{}; the file sent is whole at {endpoint}:{temp_shown}, left there",
+                cut.message
+            ),
+        ))
     }
 
     /// Gives the temporary file the existing target's permissions and group, where the
@@ -1663,6 +1789,21 @@ impl Upload<'_> {
 
 /// Byte ranges of an upload's local file still to be written.
 type Pending = Vec<std::ops::Range<u64>>;
+
+/// The end of what was written of a `size`-byte file, `pending` still to be written: the
+/// temporary file must be at least this long.
+fn highest_written(pending: &Pending, size: u64) -> u64 {
+    let mut ranges: Vec<_> = pending.iter().filter(|r| !r.is_empty()).collect();
+    ranges.sort_by_key(|r| r.start);
+    let mut end = size;
+    for range in ranges.iter().rev() {
+        if range.end != end {
+            break;
+        }
+        end = range.start;
+    }
+    end
+}
 
 /// All of a `size`-byte file still to be written: one range.
 #[allow(clippy::single_range_in_vec_init)]
@@ -1821,13 +1962,18 @@ fn probe_renames(sftp: &Sftp, endpoint: &str, parent: &Path) -> Result<(), Strin
 /// Renames `temp` onto `path`. SFTP v3 (OpenSSH) will not rename onto an existing file, so an
 /// existing one is removed first.
 fn replace(sftp: &Sftp, temp: &Path, path: &Path) -> Result<(), ssh2::Error> {
-    match sftp.rename(temp, path, None) {
-        Ok(()) => Ok(()),
-        Err(_) if sftp.stat(path).is_ok() => {
+    let refused = match sftp.rename(temp, path, None) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    match sftp.stat(path) {
+        Ok(_) => {
             sftp.unlink(path)?;
             sftp.rename(temp, path, None)
         }
-        Err(e) => Err(e),
+        // The session failed meanwhile: that, not the refusal, is what happened.
+        Err(e) if matches!(e.code(), ErrorCode::Session(_)) => Err(e),
+        Err(_) => Err(refused),
     }
 }
 
@@ -2116,7 +2262,7 @@ fn download_one(
     gate.open();
     // One session per file: the batch's sessions work in parallel already; and the smaller
     // reads of parallel sessions (see RANGE_READ).
-    let reconnect = || dial.connect();
+    let reconnect = || dial.redial();
     let n = download(
         &conn.sftp,
         None,
@@ -2265,6 +2411,19 @@ fn unique_suffix() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)]
+    fn a_temporary_file_must_hold_up_to_the_last_byte_written() {
+        // Nothing written yet; all but the tail; the lower half cut, the upper done; both
+        // halves part-way (the upper's progress is the end of what was written).
+        assert_eq!(highest_written(&whole(100), 100), 0);
+        assert_eq!(highest_written(&vec![90..100], 100), 90);
+        assert_eq!(highest_written(&vec![10..50], 100), 100);
+        assert_eq!(highest_written(&vec![10..50, 70..100], 100), 70);
+        assert_eq!(highest_written(&vec![70..100, 10..50], 100), 70);
+        assert_eq!(highest_written(&Vec::new(), 100), 100);
+    }
 
     #[test]
     fn only_password_prompts_get_the_password() {

@@ -11,6 +11,7 @@ use std::thread;
 pub struct CutProxy {
     addr: SocketAddr,
     connections: Arc<AtomicU64>,
+    upstream: Arc<AtomicU64>,
 }
 
 impl CutProxy {
@@ -44,6 +45,16 @@ impl CutProxy {
         })
     }
 
+    /// As [`CutProxy::start`], and the `refused` connections after the first are closed at
+    /// once (a server restarting).
+    pub fn start_then_refusing(target: SocketAddr, cut_after: u64, refused: u64) -> Self {
+        Self::with(target, move |index| match index {
+            0 => (Limit::Cut(cut_after), Limit::Cut(u64::MAX)),
+            n if n <= refused => (Limit::Cut(0), Limit::Cut(0)),
+            _ => (Limit::Cut(u64::MAX), Limit::Cut(u64::MAX)),
+        })
+    }
+
     /// The first connection is closed once `down` bytes went to the client or `up` bytes to
     /// the target.
     fn first_cut(target: SocketAddr, down: u64, up: u64) -> Self {
@@ -59,7 +70,8 @@ impl CutProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicU64::new(0));
-        let counted = connections.clone();
+        let upstream = Arc::new(AtomicU64::new(0));
+        let (counted, sent_up) = (connections.clone(), upstream.clone());
         thread::spawn(move || {
             for client in listener.incoming().flatten() {
                 let index = counted.fetch_add(1, Ordering::SeqCst);
@@ -68,11 +80,16 @@ impl CutProxy {
                 };
                 let (down, up) = limits(index);
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-                thread::spawn(move || pipe(c2, s2, up));
-                thread::spawn(move || pipe(server, client, down));
+                let sent_up = sent_up.clone();
+                thread::spawn(move || pipe(c2, s2, up, &sent_up));
+                thread::spawn(move || pipe(server, client, down, &AtomicU64::new(0)));
             }
         });
-        CutProxy { addr, connections }
+        CutProxy {
+            addr,
+            connections,
+            upstream,
+        }
     }
 
     pub fn port(&self) -> u16 {
@@ -82,6 +99,11 @@ impl CutProxy {
     /// Connections accepted so far.
     pub fn connections(&self) -> u64 {
         self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Bytes forwarded to the target so far, over all connections.
+    pub fn upstream_bytes(&self) -> u64 {
+        self.upstream.load(Ordering::SeqCst)
     }
 }
 
@@ -94,9 +116,10 @@ enum Limit {
     Stall(u64),
 }
 
-/// Copies `from` to `to` until either ends or the limit's bytes went; then shuts both down,
-/// or (stalling) holds them open without forwarding until the process ends.
-fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Limit) {
+/// Copies `from` to `to` (adding what went to `counter`) until either ends or the limit's
+/// bytes went; then shuts both down, or (stalling) holds them open without forwarding until
+/// the process ends.
+fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Limit, counter: &AtomicU64) {
     let (limit, stall) = match limit {
         Limit::Cut(n) => (n, false),
         Limit::Stall(n) => (n, true),
@@ -114,6 +137,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Limit) {
                     break;
                 }
                 sent += n as u64;
+                counter.fetch_add(n as u64, Ordering::SeqCst);
             }
         }
     }
