@@ -752,6 +752,58 @@ async fn a_download_cut_off_is_resumed_over_a_new_session() {
     assert_eq!(listing(dir.path()), ["resumed.bin"]);
 }
 
+/// A file rewritten in place while its download is cut off, at the same size and with its
+/// modification time set back (or within the same second: SFTP's times are whole seconds), is
+/// still seen to have changed (the bytes just before the cut differ) and is fetched again from
+/// its start: the result is all the new version, not the old one's start joined to the new
+/// one's end.
+#[tokio::test]
+async fn a_file_rewritten_in_the_same_second_is_not_spliced() {
+    let scratch = sshd().scratch();
+    let old = pattern(24 << 20);
+    let new: Vec<u8> = old.iter().map(|b| b ^ 0x5a).collect();
+    let file = scratch.put("rewritten.bin", &old);
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let (rewrite, with) = (file.clone(), new.clone());
+    let proxy = red_wasm_testkit::proxy::CutProxy::start_with(target_addr, 5 << 20, move || {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&rewrite)
+            .unwrap();
+        f.write_all(&with).unwrap();
+        f.set_modified(mtime).unwrap();
+    });
+    let access = json!({"host": "127.0.0.1", "port": proxy.port(),
+           "auth": {"username": USER, "password": PASSWORD},
+           "filePath": format!("{}/rewritten.bin", scratch.relative)})
+    .to_string();
+    let dir = temp();
+    let target = dir.path().join("rewritten.bin");
+    let logged = Arc::new(Recorder::default());
+    let options = TransferOptions {
+        observer: logged.clone(),
+        ..TransferOptions::default()
+    };
+    connector("sftp")
+        .receive(&access, ReceiveTarget::File(target.clone()), &options)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+    assert!(
+        std::fs::read(&target).unwrap() == new,
+        "all of the new version"
+    );
+    let lines = logged.lines();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("the file changed: starting over")),
+        "{lines:?}"
+    );
+}
+
 /// A download whose connection drops while the server cannot be reached for a moment (a
 /// restarting sshd: the first new connection is closed at once) dials again after a pause
 /// and resumes, byte-identical.

@@ -1076,30 +1076,68 @@ struct Reopened {
 }
 
 impl Reopener<'_> {
-    /// Dials, opens the file, and when it is unchanged seeks to `position`; `fail` names an
-    /// SFTP error, `seek_failed` a failed seek.
+    /// Dials, opens the file, and when it is unchanged (its size, its modification time, and
+    /// the `tail` received just before `position` read again) goes on at `position`; `fail`
+    /// names an SFTP error, `seek_failed` a failed seek.
     fn reopen(
         &self,
         position: u64,
+        tail: &Tail,
         fail: &dyn Fn(&ssh2::Error) -> Error,
         seek_failed: &dyn Fn(std::io::Error) -> Error,
     ) -> Result<Reopened, Error> {
+        use std::io::{Seek as _, SeekFrom};
         let conn = (self.dial)()?;
         let mut file = conn.sftp.open(Path::new(self.path)).map_err(|e| fail(&e))?;
         let now = file.stat().map_err(|e| fail(&e))?;
-        if (now.size, now.mtime) != self.looked {
-            return Ok(Reopened {
-                conn,
-                file,
-                changed: Some(now.size),
-            });
+        let mut unchanged = (now.size, now.mtime) == self.looked;
+        if unchanged && !tail.0.is_empty() {
+            let start = position - tail.0.len() as u64;
+            file.seek(SeekFrom::Start(start)).map_err(&seek_failed)?;
+            let mut again = vec![0u8; tail.0.len()];
+            let network = |e: std::io::Error| {
+                Error::new(ErrorKind::Network, format!("download {}: {e}", self.path))
+            };
+            let mut got = 0;
+            while got < again.len() {
+                match file.read(&mut again[got..]).map_err(network)? {
+                    0 => break,
+                    n => got += n,
+                }
+            }
+            unchanged = again[..got] == tail.0[..];
         }
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(position)).map_err(seek_failed)?;
+        let position = if unchanged { position } else { 0 };
+        file.seek(SeekFrom::Start(position)).map_err(seek_failed)?;
         Ok(Reopened {
             conn,
             file,
-            changed: None,
+            changed: (!unchanged).then_some(now.size),
         })
+    }
+}
+
+/// The last bytes of a download before where it stands (up to [`TAIL`]), read again when it
+/// resumes: SFTP gives modification times in whole seconds and so misses a file rewritten
+/// within the second (or with its time set back), but not its bytes, unless the rewrite left
+/// those.
+#[derive(Default)]
+struct Tail(Vec<u8>);
+
+/// Bytes of a download's [`Tail`].
+const TAIL: usize = 16 * 1024;
+
+impl Tail {
+    /// Adds the bytes that came next.
+    fn push(&mut self, bytes: &[u8]) {
+        if bytes.len() >= TAIL {
+            self.0.clear();
+            self.0.extend_from_slice(&bytes[bytes.len() - TAIL..]);
+        } else {
+            self.0.extend_from_slice(bytes);
+            let excess = self.0.len().saturating_sub(TAIL);
+            self.0.drain(..excess);
+        }
     }
 }
 
@@ -1176,6 +1214,7 @@ fn download(
     let mut size = size;
     let mut buffer = vec![0u8; want(0, size).max(END_PROBE)];
     let mut copied = 0u64;
+    let mut tail = Tail::default();
     let start = output.written();
     // After a resumption: the new session, kept alive while its file is read.
     let mut resumed: Option<Connection> = None;
@@ -1197,10 +1236,10 @@ fn download(
                     return Err(cut);
                 };
                 tally.check()?;
-                let again = reopen.reopen(copied, &fail, &network)?;
+                let again = reopen.reopen(copied, &tail, &fail, &network)?;
                 if let Some(now) = again.changed {
                     output.truncate(start)?;
-                    (copied, size) = (0, now);
+                    (copied, size, tail) = (0, now, Tail::default());
                 }
                 tally.observer.log(
                     crate::LogLevel::Info,
@@ -1222,6 +1261,7 @@ fn download(
         }
         tally.meter.bytes(n as u64)?;
         output.write_all(&buffer[..n])?;
+        tail.push(&buffer[..n]);
         copied += n as u64;
         tally.observer.progress(output.written(), size);
     }
@@ -1288,6 +1328,7 @@ fn read_range(
         .map_err(|e| network(e.to_string()))?;
     let mut buffer = vec![0u8; RANGE_READ];
     let mut position = range.start;
+    let mut tail = Tail::default();
     let mut _resumed: Option<Connection> = None;
     let mut tries = retry::Tries::new(reopen.map_or(0, |r| r.retries), range.start);
     while position < range.end {
@@ -1301,7 +1342,7 @@ fn read_range(
                 };
                 let fail = |e: &ssh2::Error| network(e.to_string());
                 let seek_failed = |e: std::io::Error| network(e.to_string());
-                let again = reopen.reopen(position, &fail, &seek_failed)?;
+                let again = reopen.reopen(position, &tail, &fail, &seek_failed)?;
                 if again.changed.is_some() {
                     return Err(network(format!(
                         "{}; the file changed meanwhile, so its halves cannot be joined",
@@ -1327,6 +1368,7 @@ fn read_range(
         }
         dest.write_all_at(&buffer[..n], base + position)
             .map_err(|e| Error::local_io("writing the download", &e))?;
+        tail.push(&buffer[..n]);
         position += n as u64;
         progress(n as u64)?;
     }

@@ -45,6 +45,24 @@ impl CutProxy {
         })
     }
 
+    /// As [`CutProxy::start`], running `before_cut` once the bytes have gone and before the
+    /// connection is closed (to change the server's file while the client does not know yet).
+    pub fn start_with(
+        target: SocketAddr,
+        cut_after: u64,
+        before_cut: impl FnOnce() + Send + 'static,
+    ) -> Self {
+        let hook = std::sync::Mutex::new(Some(Box::new(before_cut) as Box<dyn FnOnce() + Send>));
+        let hook = Arc::new(hook);
+        Self::with(target, move |index| match index {
+            0 => (
+                Limit::CutAfter(cut_after, hook.clone()),
+                Limit::Cut(u64::MAX),
+            ),
+            _ => (Limit::Cut(u64::MAX), Limit::Cut(u64::MAX)),
+        })
+    }
+
     /// As [`CutProxy::start`], and the `refused` connections after the first are closed at
     /// once (a server restarting).
     pub fn start_then_refusing(target: SocketAddr, cut_after: u64, refused: u64) -> Self {
@@ -108,21 +126,25 @@ impl CutProxy {
 }
 
 /// What one direction of a connection does after a number of bytes.
-#[derive(Clone, Copy)]
 enum Limit {
     /// Shuts the connection down.
     Cut(u64),
+    /// Runs the hook (once, of all connections given it), then shuts the connection down.
+    CutAfter(u64, Hook),
     /// Forwards nothing more, keeping the connection open.
     Stall(u64),
 }
+
+type Hook = Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>>;
 
 /// Copies `from` to `to` (adding what went to `counter`) until either ends or the limit's
 /// bytes went; then shuts both down, or (stalling) holds them open without forwarding until
 /// the process ends.
 fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Limit, counter: &AtomicU64) {
-    let (limit, stall) = match limit {
-        Limit::Cut(n) => (n, false),
-        Limit::Stall(n) => (n, true),
+    let (limit, stall, hook) = match limit {
+        Limit::Cut(n) => (n, false, None),
+        Limit::CutAfter(n, hook) => (n, false, Some(hook)),
+        Limit::Stall(n) => (n, true, None),
     };
     let mut buffer = vec![0u8; 64 * 1024];
     let mut sent = 0u64;
@@ -145,6 +167,9 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Limit, counter: &AtomicU6
         loop {
             thread::sleep(std::time::Duration::from_secs(3600));
         }
+    }
+    if let Some(run) = hook.and_then(|hook| hook.lock().unwrap().take()) {
+        run();
     }
     let _ = from.shutdown(Shutdown::Both);
     let _ = to.shutdown(Shutdown::Both);
