@@ -973,3 +973,77 @@ async fn a_hanging_batch_session_ends_at_the_time_limit() {
         .collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
+
+/// A link that breaks every connection after 40 kB, so that sessions die in files' bytes,
+/// between files (opening the next, making its temporary file) and while renaming: each file
+/// resumes or is tried again over a new session, and both folders arrive whole.
+#[tokio::test]
+async fn a_folder_moves_whole_over_a_link_that_keeps_breaking() {
+    let scratch = sshd().scratch();
+    let data = |i: usize| pattern(1000 + i * 7);
+    let local = temp();
+    let source = local.path().join("up");
+    std::fs::create_dir(&source).unwrap();
+    for i in 0..300 {
+        scratch.put(&format!("down/f{i:03}.bin"), &data(i));
+        std::fs::write(source.join(format!("f{i:03}.bin")), data(i)).unwrap();
+    }
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy, dir: &str| {
+        json!({"host": "127.0.0.1", "port": proxy.port(),
+               "auth": {"username": USER, "password": PASSWORD},
+               "dirPath": format!("{}/{dir}", scratch.relative)})
+        .to_string()
+    };
+    let sftp = connector("sftp");
+
+    let proxy =
+        red_wasm_testkit::proxy::CutProxy::start_cutting_every(target_addr, 40_000, u64::MAX);
+    let target = local.path().join("down");
+    sftp.receive_dir(
+        &access_via(&proxy, "down"),
+        None,
+        &target,
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap();
+    for i in 0..300 {
+        let name = format!("f{i:03}.bin");
+        assert!(
+            std::fs::read(target.join(&name)).unwrap() == data(i),
+            "{name}"
+        );
+    }
+    assert!(
+        proxy.connections() > 6,
+        "the link broke: {} connections",
+        proxy.connections()
+    );
+
+    let proxy =
+        red_wasm_testkit::proxy::CutProxy::start_cutting_every(target_addr, u64::MAX, 40_000);
+    sftp.send_dir(
+        &access_via(&proxy, "up"),
+        None,
+        &source,
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap();
+    for i in 0..300 {
+        let name = format!("f{i:03}.bin");
+        let sent = std::fs::read(scratch.path.join("up").join(&name)).unwrap();
+        assert!(sent == data(i), "{name}");
+    }
+    assert_eq!(
+        listing(&scratch.path.join("up")).len(),
+        300,
+        "no temporary files"
+    );
+    assert!(
+        proxy.connections() > 6,
+        "the link broke: {} connections",
+        proxy.connections()
+    );
+}

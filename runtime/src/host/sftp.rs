@@ -537,16 +537,18 @@ impl HostSession for HostState {
                         meter: &dial.meter,
                         stop,
                     };
-                    let upload = Upload {
-                        conn,
-                        dial: &dial,
-                        input,
-                        path: remote,
-                        tally,
-                        split,
-                        replaced,
-                    };
-                    upload.run_knowing(false, Some(&renames))
+                    over_live_session((conn, replaced), &dial, tally, |conn, replaced| {
+                        let upload = Upload {
+                            conn,
+                            dial: &dial,
+                            input,
+                            path: remote,
+                            tally,
+                            split,
+                            replaced,
+                        };
+                        upload.run_knowing(false, Some(&renames))
+                    })
                 },
             )
         })
@@ -1060,7 +1062,9 @@ type Dialer<'a> = dyn Fn() -> Result<Connection, Error> + Sync + 'a;
 struct Reopener<'a> {
     dial: &'a Dialer<'a>,
     path: &'a str,
-    looked: (Option<u64>, Option<u64>),
+    /// Updated when the file is found changed: the download starting over then goes on
+    /// from the file as it is now.
+    looked: Mutex<(Option<u64>, Option<u64>)>,
     retries: u32,
     /// Where each resumption is said.
     observer: &'a dyn Observer,
@@ -1090,7 +1094,12 @@ impl Reopener<'_> {
         let conn = (self.dial)()?;
         let mut file = conn.sftp.open(Path::new(self.path)).map_err(|e| fail(&e))?;
         let now = file.stat().map_err(|e| fail(&e))?;
-        let mut unchanged = (now.size, now.mtime) == self.looked;
+        let mut unchanged = {
+            let mut looked = self.looked.lock().unwrap();
+            let same = (now.size, now.mtime) == *looked;
+            *looked = (now.size, now.mtime);
+            same
+        };
         if unchanged && !tail.0.is_empty() {
             let start = position - tail.0.len() as u64;
             file.seek(SeekFrom::Start(start)).map_err(&seek_failed)?;
@@ -1178,7 +1187,7 @@ fn download(
     let reopen = resume.map(|(dial, retries)| Reopener {
         dial,
         path,
-        looked: (stat.size, stat.mtime),
+        looked: Mutex::new((stat.size, stat.mtime)),
         retries,
         observer: tally.observer,
     });
@@ -1613,7 +1622,9 @@ impl Upload<'_> {
                         ..*self
                     }
                     .finish(temp, self.input.size, existing);
-                    self.replaced.set(Some(conn));
+                    // A rename finished over yet another session left that one.
+                    let newest = self.replaced.take().unwrap_or(conn);
+                    self.replaced.set(Some(newest));
                     finished
                 }
                 Err(e) => {
@@ -1673,7 +1684,44 @@ impl Upload<'_> {
     /// the temporary file there, the rename is done again; with only the target there, at
     /// the size sent, it was done. When no new session can be had, the temporary file is left
     /// (the target may be gone already) and the error names it.
-    fn rename_again(&self, temp: &Path, mut cut: Error) -> Result<(), Error> {
+    fn rename_again(&self, temp: &Path, cut: Error) -> Result<(), Error> {
+        let renamed = self.try_rename_again(temp, cut);
+        if renamed.is_err() && self.tally.stop.is_cancelled() {
+            self.settle_stopped_rename(temp);
+        }
+        renamed
+    }
+
+    /// After a stop while renaming: over a short session the stop does not cut, the target
+    /// is left as it was when it is still there (the temporary file removed), and when it
+    /// is gone already (removed before the cut rename), the complete file is put in its place.
+    fn settle_stopped_rename(&self, temp: &Path) {
+        let (endpoint, shown, temp_shown) =
+            (&self.dial.endpoint, self.path.display(), temp.display());
+        let settled = self.dial.cleanup_session().and_then(|conn| {
+            let sftp = &conn.sftp;
+            let outcome = match (sftp.stat(self.path), sftp.stat(temp)) {
+                (Ok(_), Ok(_)) => sftp.unlink(temp).map(|()| false),
+                (Err(e), Ok(_)) if is_missing(&e) => replace(sftp, temp, self.path).map(|()| true),
+                _ => Ok(false),
+            };
+            let _ = conn.session.disconnect(None, "done", None);
+            outcome.map_err(|e| Error::new(ErrorKind::Remote, e.to_string()))
+        });
+        match settled {
+            Ok(true) => self.log(
+                LogLevel::Warn,
+                &format!("the transfer stopped while {endpoint}:{shown} was being replaced, after the old file was removed: the new one was put in its place"),
+            ),
+            Ok(false) => {}
+            Err(e) => self.log(
+                LogLevel::Warn,
+                &format!("the transfer stopped while {endpoint}:{shown} was being replaced: it may be gone; the file sent is whole at {endpoint}:{temp_shown} ({})", e.message),
+            ),
+        }
+    }
+
+    fn try_rename_again(&self, temp: &Path, mut cut: Error) -> Result<(), Error> {
         let endpoint = &self.dial.endpoint;
         let (shown, temp_shown) = (self.path.display(), temp.display());
         let mut tries = retry::Tries::new(self.dial.retries, 0);
@@ -1732,7 +1780,7 @@ impl Upload<'_> {
         Err(Error::new(
             cut.kind,
             format!(
-                "{}; the file sent is whole at {endpoint}:{temp_shown}, left there",
+                "{}; {shown} may be gone: the file sent is whole at {endpoint}:{temp_shown}, left there",
                 cut.message
             ),
         ))
@@ -2305,18 +2353,63 @@ fn download_one(
     // One session per file: the batch's sessions work in parallel already; and the smaller
     // reads of parallel sessions (see RANGE_READ).
     let reconnect = || dial.redial();
-    let n = download(
-        &conn.sftp,
-        None,
-        Some((&reconnect as &Dialer<'_>, dial.retries)),
-        RANGE_READ,
-        &dial.endpoint,
-        (remote, seen),
-        &mut output,
-        (tally, replaced),
-    )?;
+    let n = over_live_session((conn, replaced), dial, tally, |conn, replaced| {
+        // A try after a failure starts the file again.
+        if output.written() > 0 {
+            output.truncate(0)?;
+        }
+        download(
+            &conn.sftp,
+            None,
+            Some((&reconnect as &Dialer<'_>, dial.retries)),
+            RANGE_READ,
+            &dial.endpoint,
+            (remote, seen.clone()),
+            &mut output,
+            (tally, replaced),
+        )
+    })?;
     output.commit()?;
     Ok(n)
+}
+
+/// Runs `attempt` (a batch's file) over `conn`, and when it fails for its session's sake (a
+/// `network` error, not the stop) again over a new session, up to the retry setting's tries:
+/// a session that dies between two files (while the next is opened or its temporary file
+/// made) is no more fatal than one that dies in a file's bytes, which the file resumes. The
+/// session last used, when not `conn`, goes to `replaced` for the worker's next files.
+fn over_live_session<T>(
+    (conn, replaced): (&Connection, &Replacement),
+    dial: &Dial,
+    tally: Tally,
+    mut attempt: impl FnMut(&Connection, &Replacement) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let mut current: Option<Connection> = None;
+    let mut tries = 0;
+    loop {
+        let inner = Replacement::default();
+        let result = attempt(current.as_ref().unwrap_or(conn), &inner);
+        if let Some(newer) = inner.take() {
+            current = Some(newer);
+        }
+        match result {
+            Err(e) if e.kind == ErrorKind::Network && tries < dial.retries => {
+                tally.check()?;
+                tries += 1;
+                tally.observer.log(
+                    LogLevel::Info,
+                    &format!("{}; again over a new session", e.message),
+                );
+                current = Some(dial.redial()?);
+            }
+            result => {
+                if current.is_some() {
+                    replaced.set(current);
+                }
+                return result;
+            }
+        }
+    }
 }
 
 /// The remote tree under a folder, as `list-tree` gives it.

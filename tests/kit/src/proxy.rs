@@ -63,6 +63,12 @@ impl CutProxy {
         })
     }
 
+    /// Forwards connections to `target`, each closed once `down` bytes went to the client or
+    /// `up` bytes to the target: a link that keeps breaking.
+    pub fn start_cutting_every(target: SocketAddr, down: u64, up: u64) -> Self {
+        Self::with(target, move |_| (Limit::Cut(down), Limit::Cut(up)))
+    }
+
     /// As [`CutProxy::start`], and the `refused` connections after the first are closed at
     /// once (a server restarting).
     pub fn start_then_refusing(target: SocketAddr, cut_after: u64, refused: u64) -> Self {
