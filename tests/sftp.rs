@@ -804,6 +804,54 @@ async fn a_file_rewritten_in_the_same_second_is_not_spliced() {
     );
 }
 
+/// A download that started over because its file changed resumes, at the next cut, against
+/// the file as it is now (it does not start over again and again).
+#[tokio::test]
+async fn after_starting_over_a_download_resumes_against_the_new_file() {
+    let scratch = sshd().scratch();
+    let old = pattern(24 << 20);
+    let new: Vec<u8> = old.iter().map(|b| b ^ 0xa5).collect();
+    let file = scratch.put("changing.bin", &old);
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let (rewrite, with) = (file.clone(), new.clone());
+    let rewrite = move || {
+        std::fs::write(&rewrite, &with).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&rewrite)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    };
+    let proxy =
+        red_wasm_testkit::proxy::CutProxy::start_with_then(target_addr, 5 << 20, rewrite, 10 << 20);
+    let access = json!({"host": "127.0.0.1", "port": proxy.port(),
+           "auth": {"username": USER, "password": PASSWORD},
+           "filePath": format!("{}/changing.bin", scratch.relative)})
+    .to_string();
+    let dir = temp();
+    let target = dir.path().join("changing.bin");
+    let logged = Arc::new(Recorder::default());
+    let options = TransferOptions {
+        observer: logged.clone(),
+        ..TransferOptions::default()
+    };
+    connector("sftp")
+        .receive(&access, ReceiveTarget::File(target.clone()), &options)
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read(&target).unwrap() == new,
+        "all of the new version"
+    );
+    assert_eq!(proxy.connections(), 3);
+    let lines = logged.lines();
+    let count = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
+    assert_eq!(count("the file changed: starting over"), 1, "{lines:?}");
+    assert_eq!(count("resuming from byte"), 1, "{lines:?}");
+}
+
 /// A download whose connection drops while the server cannot be reached for a moment (a
 /// restarting sshd: the first new connection is closed at once) dials again after a pause
 /// and resumes, byte-identical.

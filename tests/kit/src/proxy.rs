@@ -52,6 +52,17 @@ impl CutProxy {
         cut_after: u64,
         before_cut: impl FnOnce() + Send + 'static,
     ) -> Self {
+        Self::start_with_then(target, cut_after, before_cut, u64::MAX)
+    }
+
+    /// As [`CutProxy::start_with`], and the second connection is cut too, once `then` bytes
+    /// have gone to the client.
+    pub fn start_with_then(
+        target: SocketAddr,
+        cut_after: u64,
+        before_cut: impl FnOnce() + Send + 'static,
+        then: u64,
+    ) -> Self {
         let hook = std::sync::Mutex::new(Some(Box::new(before_cut) as Box<dyn FnOnce() + Send>));
         let hook = Arc::new(hook);
         Self::with(target, move |index| match index {
@@ -59,6 +70,7 @@ impl CutProxy {
                 Limit::CutAfter(cut_after, hook.clone()),
                 Limit::Cut(u64::MAX),
             ),
+            1 => (Limit::Cut(then), Limit::Cut(u64::MAX)),
             _ => (Limit::Cut(u64::MAX), Limit::Cut(u64::MAX)),
         })
     }
