@@ -1047,3 +1047,79 @@ async fn a_folder_moves_whole_over_a_link_that_keeps_breaking() {
         proxy.connections()
     );
 }
+
+/// A send-dir whose session drops while a file is renamed onto its target and whose server
+/// then cannot be reached: the file is not sent again from scratch, and when the target is
+/// gone (OpenSSH removed it before the cut rename) the error says so and names the whole
+/// temporary file left; otherwise the target is old or new, whole.
+#[tokio::test]
+async fn a_send_dir_that_cannot_finish_a_rename_says_where_the_file_is() {
+    let scratch = sshd().scratch();
+    let local = temp();
+    let source = local.path().join("up");
+    std::fs::create_dir(&source).unwrap();
+    let data = pattern(1 << 20);
+    std::fs::write(source.join("only.bin"), &data).unwrap();
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy| {
+        json!({"host": "127.0.0.1", "port": proxy.port(),
+               "auth": {"username": USER, "password": PASSWORD},
+               "dirPath": format!("{}/up", scratch.relative)})
+        .to_string()
+    };
+    let target = scratch.path.join("up/only.bin");
+    let sftp = connector("sftp");
+    let options = TransferOptions {
+        retries: 1,
+        ..TransferOptions::default()
+    };
+    scratch.put("up/only.bin", b"old");
+    let counter = red_wasm_testkit::proxy::CutProxy::start(target_addr, u64::MAX);
+    sftp.send_dir(&access_via(&counter), None, &source, &options)
+        .await
+        .unwrap();
+    let total = counter.upstream_bytes();
+    let mut gone = 0;
+    for cut in (total - 640..total).step_by(40) {
+        scratch.put("up/only.bin", b"old");
+        let proxy =
+            red_wasm_testkit::proxy::CutProxy::start_upstream_then_refusing(target_addr, cut, 10);
+        let sent = sftp
+            .send_dir(&access_via(&proxy), None, &source, &options)
+            .await;
+        let parts: Vec<String> = listing(&scratch.path.join("up"))
+            .into_iter()
+            .filter(|n| n.ends_with(".part"))
+            .collect();
+        match std::fs::read(&target) {
+            Ok(now) => {
+                assert!(now == data || now == b"old", "cut at {cut}: a whole file");
+                assert!(sent.is_err() || now == data, "cut at {cut}: {sent:?}");
+                // With the server unreachable, a temporary file cannot be removed either.
+                assert!(parts.is_empty() || sent.is_err(), "cut at {cut}: {parts:?}");
+                for part in parts {
+                    std::fs::remove_file(scratch.path.join("up").join(part)).unwrap();
+                }
+            }
+            Err(_) => {
+                gone += 1;
+                let err = sent.expect_err("the target is gone, so the send failed");
+                assert!(
+                    err.message.contains("may be gone"),
+                    "cut at {cut}: {}",
+                    err.message
+                );
+                assert_eq!(parts.len(), 1, "cut at {cut}: {parts:?}");
+                assert!(
+                    err.message.contains(&parts[0]),
+                    "cut at {cut}: {}",
+                    err.message
+                );
+                let part = std::fs::read(scratch.path.join("up").join(&parts[0])).unwrap();
+                assert!(part == data, "cut at {cut}: the temporary file is whole");
+                std::fs::remove_file(scratch.path.join("up").join(&parts[0])).unwrap();
+            }
+        }
+    }
+    assert!(gone > 0, "no cut fell after the old target was removed");
+}

@@ -465,7 +465,15 @@ impl HostSession for HostState {
                     };
                     let seen = listed.lock().unwrap().remove(Path::new(remote));
                     let file = (remote.as_str(), seen, local.as_path());
-                    download_one((conn, replaced), &dial, &folder, file, &gate, tally)
+                    let sessions = (conn, replaced);
+                    download_one(
+                        sessions,
+                        (&dial, &file_progress),
+                        &folder,
+                        file,
+                        &gate,
+                        tally,
+                    )
                 },
             )
         })
@@ -537,7 +545,8 @@ impl HostSession for HostState {
                         meter: &dial.meter,
                         stop,
                     };
-                    over_live_session((conn, replaced), &dial, tally, |conn, replaced| {
+                    let file = (&*dial, &file_progress);
+                    over_live_session((conn, replaced), file, tally, |conn, replaced| {
                         let upload = Upload {
                             conn,
                             dial: &dial,
@@ -753,6 +762,19 @@ fn connect(
     let sftp = session.sftp().map_err(|e| {
         if stop.is_cancelled() {
             return stopped();
+        }
+        // The connection failing as the subsystem starts is the network's doing, not a
+        // server without SFTP.
+        if matches!(
+            e.code(),
+            ErrorCode::Session(
+                LIBSSH2_ERROR_SOCKET_SEND
+                    | LIBSSH2_ERROR_TIMEOUT
+                    | LIBSSH2_ERROR_SOCKET_DISCONNECT
+                    | LIBSSH2_ERROR_SOCKET_RECV
+            )
+        ) {
+            return network(endpoint, "the SFTP subsystem could not start on", &e);
         }
         Error::new(ErrorKind::Remote, format!("{endpoint} offers no SFTP: {e}"))
     })?;
@@ -1511,7 +1533,13 @@ impl Upload<'_> {
                 let why = sftp_error(endpoint, "create temporary file", &shown, &e);
                 Ok(Route::Direct(why.message))
             }
-            Err(e) => Err(sftp_error(endpoint, "create temporary file", &shown, &e)),
+            Err(e) => {
+                // The session failed: the server may have made the file and lost the answer.
+                if matches!(e.code(), ErrorCode::Session(_)) {
+                    self.remove(&temp, "the temporary file");
+                }
+                Err(sftp_error(endpoint, "create temporary file", &shown, &e))
+            }
         }
     }
 
@@ -1904,6 +1932,12 @@ fn whole(size: u64) -> Pending {
 /// libssh2's error for a request the SFTP server answered with a failure status (as opposed
 /// to the session failing).
 const LIBSSH2_ERROR_SFTP_PROTOCOL: i32 = -31;
+
+/// libssh2's errors of a connection that failed (libssh2.h).
+const LIBSSH2_ERROR_SOCKET_SEND: i32 = -7;
+const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
+const LIBSSH2_ERROR_SOCKET_DISCONNECT: i32 = -13;
+const LIBSSH2_ERROR_SOCKET_RECV: i32 = -43;
 
 /// Writes the `pending` ranges of the input into the open remote file (at `remote_path`)
 /// of `session`; a single large range goes in two halves in parallel, the second over its
@@ -2323,6 +2357,13 @@ struct FileProgress<'a> {
     seen: AtomicU64,
 }
 
+impl FileProgress<'_> {
+    /// The most bytes of the file reported so far.
+    fn moved(&self) -> u64 {
+        self.seen.load(Ordering::Relaxed)
+    }
+}
+
 impl Observer for FileProgress<'_> {
     fn log(&self, level: LogLevel, message: &str) {
         self.batch.observer.log(level, message);
@@ -2341,7 +2382,7 @@ impl Observer for FileProgress<'_> {
 /// `local` in the folder, over `conn`; opens `gate` once the file is counted.
 fn download_one(
     (conn, replaced): (&Connection, &Replacement),
-    dial: &Dial,
+    (dial, progress): (&Dial, &FileProgress),
     folder: &Folder,
     (remote, seen, local): (&str, Option<ssh2::FileStat>, &Path),
     gate: &Gate,
@@ -2353,34 +2394,41 @@ fn download_one(
     // One session per file: the batch's sessions work in parallel already; and the smaller
     // reads of parallel sessions (see RANGE_READ).
     let reconnect = || dial.redial();
-    let n = over_live_session((conn, replaced), dial, tally, |conn, replaced| {
-        // A try after a failure starts the file again.
-        if output.written() > 0 {
-            output.truncate(0)?;
-        }
-        download(
-            &conn.sftp,
-            None,
-            Some((&reconnect as &Dialer<'_>, dial.retries)),
-            RANGE_READ,
-            &dial.endpoint,
-            (remote, seen.clone()),
-            &mut output,
-            (tally, replaced),
-        )
-    })?;
+    let n = over_live_session(
+        (conn, replaced),
+        (dial, progress),
+        tally,
+        |conn, replaced| {
+            // A try after a failure starts the file again.
+            if output.written() > 0 {
+                output.truncate(0)?;
+            }
+            download(
+                &conn.sftp,
+                None,
+                Some((&reconnect as &Dialer<'_>, dial.retries)),
+                RANGE_READ,
+                &dial.endpoint,
+                (remote, seen.clone()),
+                &mut output,
+                (tally, replaced),
+            )
+        },
+    )?;
     output.commit()?;
     Ok(n)
 }
 
-/// Runs `attempt` (a batch's file) over `conn`, and when it fails for its session's sake (a
-/// `network` error, not the stop) again over a new session, up to the retry setting's tries:
-/// a session that dies between two files (while the next is opened or its temporary file
-/// made) is no more fatal than one that dies in a file's bytes, which the file resumes. The
-/// session last used, when not `conn`, goes to `replaced` for the worker's next files.
+/// Runs `attempt` (a batch's file, whose progress `file` follows) over `conn`, and when it
+/// fails for its session's sake (a `network` error, not the stop) before any of its bytes
+/// moved, again over a new session, up to the retry setting's tries: a session that dies
+/// between two files (while the next is opened or its temporary file made) is no more fatal
+/// than one that dies in a file's bytes, which the file resumes (and when that gives up, so
+/// does the file). The session last used, when not `conn`, goes to `replaced` for the
+/// worker's next files.
 fn over_live_session<T>(
     (conn, replaced): (&Connection, &Replacement),
-    dial: &Dial,
+    (dial, file): (&Dial, &FileProgress),
     tally: Tally,
     mut attempt: impl FnMut(&Connection, &Replacement) -> Result<T, Error>,
 ) -> Result<T, Error> {
@@ -2393,7 +2441,7 @@ fn over_live_session<T>(
             current = Some(newer);
         }
         match result {
-            Err(e) if e.kind == ErrorKind::Network && tries < dial.retries => {
+            Err(e) if e.kind == ErrorKind::Network && file.moved() == 0 && tries < dial.retries => {
                 tally.check()?;
                 tries += 1;
                 tally.observer.log(

@@ -84,8 +84,18 @@ impl CutProxy {
     /// As [`CutProxy::start`], and the `refused` connections after the first are closed at
     /// once (a server restarting).
     pub fn start_then_refusing(target: SocketAddr, cut_after: u64, refused: u64) -> Self {
+        Self::first_cut_then_refusing(target, (cut_after, u64::MAX), refused)
+    }
+
+    /// As [`CutProxy::start_then_refusing`], the first connection cut once `up` bytes went to
+    /// the target.
+    pub fn start_upstream_then_refusing(target: SocketAddr, up: u64, refused: u64) -> Self {
+        Self::first_cut_then_refusing(target, (u64::MAX, up), refused)
+    }
+
+    fn first_cut_then_refusing(target: SocketAddr, (down, up): (u64, u64), refused: u64) -> Self {
         Self::with(target, move |index| match index {
-            0 => (Limit::Cut(cut_after), Limit::Cut(u64::MAX)),
+            0 => (Limit::Cut(down), Limit::Cut(up)),
             n if n <= refused => (Limit::Cut(0), Limit::Cut(0)),
             _ => (Limit::Cut(u64::MAX), Limit::Cut(u64::MAX)),
         })
