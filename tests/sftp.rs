@@ -852,6 +852,36 @@ async fn after_starting_over_a_download_resumes_against_the_new_file() {
     assert_eq!(count("resuming from byte"), 1, "{lines:?}");
 }
 
+/// A download whose new session breaks too, early (logging in, opening the file again,
+/// reading its last bytes again), tries once more and arrives whole.
+#[tokio::test]
+async fn a_resumption_whose_new_session_breaks_early_tries_again() {
+    let scratch = sshd().scratch();
+    let data = pattern(12 << 20);
+    scratch.put("twice.bin", &data);
+    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let dir = temp();
+    for early in [3000, 4000, 5000, 6000, 8000, 12000] {
+        let proxy =
+            red_wasm_testkit::proxy::CutProxy::start_with_then(target_addr, 5 << 20, || {}, early);
+        let access = json!({"host": "127.0.0.1", "port": proxy.port(),
+               "auth": {"username": USER, "password": PASSWORD},
+               "filePath": format!("{}/twice.bin", scratch.relative)})
+        .to_string();
+        let target = dir.path().join(format!("twice-{early}.bin"));
+        connector("sftp")
+            .receive(
+                &access,
+                ReceiveTarget::File(target.clone()),
+                &TransferOptions::default(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("second session cut after {early} bytes: {e}"));
+        assert!(std::fs::read(&target).unwrap() == data, "cut after {early}");
+        assert_eq!(proxy.connections(), 3, "cut after {early}");
+    }
+}
+
 /// A download whose connection drops while the server cannot be reached for a moment (a
 /// restarting sshd: the first new connection is closed at once) dials again after a pause
 /// and resumes, byte-identical.

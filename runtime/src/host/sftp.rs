@@ -1146,6 +1146,27 @@ impl Reopener<'_> {
             changed: (!unchanged).then_some(now.size),
         })
     }
+    /// [`Reopener::reopen`] after the break `cut` at `position` (with the `tail` before it),
+    /// tried again while the new session breaks too; each try counts in `tries`, and when
+    /// none is left the last break is the error.
+    fn reopen_counting(
+        &self,
+        tries: &mut retry::Tries,
+        (position, tail): (u64, &Tail),
+        mut cut: Error,
+        fail: &dyn Fn(&ssh2::Error) -> Error,
+        seek_failed: &dyn Fn(std::io::Error) -> Error,
+    ) -> Result<Reopened, Error> {
+        loop {
+            if tries.after_break(position).is_none() {
+                return Err(cut);
+            }
+            match self.reopen(position, tail, fail, seek_failed) {
+                Err(e) if e.kind == ErrorKind::Network => cut = e,
+                reopened => return reopened,
+            }
+        }
+    }
 }
 
 /// The last bytes of a download before where it stands (up to [`TAIL`]), read again when it
@@ -1263,11 +1284,17 @@ fn download(
             Ok(n) => n,
             Err(e) => {
                 let cut = network(e);
-                let (Some(reopen), Some(_)) = (&reopen, tries.after_break(copied)) else {
+                let Some(reopen) = &reopen else {
                     return Err(cut);
                 };
                 tally.check()?;
-                let again = reopen.reopen(copied, &tail, &fail, &network)?;
+                let again = reopen.reopen_counting(
+                    &mut tries,
+                    (copied, &tail),
+                    cut.clone(),
+                    &fail,
+                    &network,
+                )?;
                 if let Some(now) = again.changed {
                     output.truncate(start)?;
                     (copied, size, tail) = (0, now, Tail::default());
@@ -1368,12 +1395,14 @@ fn read_range(
             Ok(n) => n,
             Err(e) => {
                 let cut = network(e.to_string());
-                let (Some(reopen), Some(_)) = (reopen, tries.after_break(position)) else {
+                let Some(reopen) = reopen else {
                     return Err(cut);
                 };
                 let fail = |e: &ssh2::Error| network(e.to_string());
                 let seek_failed = |e: std::io::Error| network(e.to_string());
-                let again = reopen.reopen(position, &tail, &fail, &seek_failed)?;
+                let at = (position, &tail);
+                let again =
+                    reopen.reopen_counting(&mut tries, at, cut.clone(), &fail, &seek_failed)?;
                 if again.changed.is_some() {
                     return Err(network(format!(
                         "{}; the file changed meanwhile, so its halves cannot be joined",
