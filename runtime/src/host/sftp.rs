@@ -1404,10 +1404,13 @@ fn read_range(
                 let again =
                     reopen.reopen_counting(&mut tries, at, cut.clone(), &fail, &seek_failed)?;
                 if again.changed.is_some() {
-                    return Err(network(format!(
-                        "{}; the file changed meanwhile, so its halves cannot be joined",
-                        cut.message
-                    )));
+                    return Err(Error::new(
+                        ErrorKind::Network,
+                        format!(
+                            "{}; the file changed meanwhile, so its halves cannot be joined",
+                            cut.message
+                        ),
+                    ));
                 }
                 reopen.observer.log(
                     LogLevel::Info,
