@@ -428,16 +428,36 @@ impl Recorder {
     }
 }
 
-/// Sends `source` to `access`, recording the log.
-async fn send_logged(
-    access: &Value,
-    source: &std::path::Path,
-) -> (red_wasm::Result<red_wasm::Outcome>, Vec<String>) {
+/// Transfer options whose log the returned recorder keeps.
+fn recorded() -> (Arc<Recorder>, TransferOptions) {
     let recorder = Arc::new(Recorder::default());
     let options = TransferOptions {
         observer: recorder.clone(),
         ..TransferOptions::default()
     };
+    (recorder, options)
+}
+
+/// The shared sshd's address, for a proxy to stand in front of.
+fn sshd_addr() -> std::net::SocketAddr {
+    format!("127.0.0.1:{}", sshd().port()).parse().unwrap()
+}
+
+/// The 1.x access with the password to `path` (as `field`: `filePath` or `dirPath`), through
+/// `proxy`.
+fn through(proxy: &red_wasm_testkit::proxy::CutProxy, field: &str, path: &str) -> String {
+    let mut access = json!({"host": "127.0.0.1", "port": proxy.port(),
+                            "auth": {"username": USER, "password": PASSWORD}});
+    access[field] = json!(path);
+    access.to_string()
+}
+
+/// Sends `source` to `access`, recording the log.
+async fn send_logged(
+    access: &Value,
+    source: &std::path::Path,
+) -> (red_wasm::Result<red_wasm::Outcome>, Vec<String>) {
+    let (recorder, options) = recorded();
     let result = connector("sftp")
         .send(&access.to_string(), source, &options)
         .await;
@@ -712,14 +732,10 @@ async fn a_download_cut_off_is_resumed_over_a_new_session() {
     let scratch = sshd().scratch();
     let data = pattern(24 << 20);
     scratch.put("cut.bin", &data);
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let dir = temp();
     let path = format!("{}/cut.bin", scratch.relative);
-    let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy| {
-        json!({"host": "127.0.0.1", "port": proxy.port(),
-               "auth": {"username": USER, "password": PASSWORD}, "filePath": path})
-        .to_string()
-    };
+    let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy| through(proxy, "filePath", &path);
     let sftp = connector("sftp");
 
     let proxy = red_wasm_testkit::proxy::CutProxy::start(target_addr, 5 << 20);
@@ -764,7 +780,7 @@ async fn a_file_rewritten_in_the_same_second_is_not_spliced() {
     let new: Vec<u8> = old.iter().map(|b| b ^ 0x5a).collect();
     let file = scratch.put("rewritten.bin", &old);
     let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let (rewrite, with) = (file.clone(), new.clone());
     let proxy = red_wasm_testkit::proxy::CutProxy::start_with(target_addr, 5 << 20, move || {
         use std::io::Write as _;
@@ -775,17 +791,14 @@ async fn a_file_rewritten_in_the_same_second_is_not_spliced() {
         f.write_all(&with).unwrap();
         f.set_modified(mtime).unwrap();
     });
-    let access = json!({"host": "127.0.0.1", "port": proxy.port(),
-           "auth": {"username": USER, "password": PASSWORD},
-           "filePath": format!("{}/rewritten.bin", scratch.relative)})
-    .to_string();
+    let access = through(
+        &proxy,
+        "filePath",
+        &format!("{}/rewritten.bin", scratch.relative),
+    );
     let dir = temp();
     let target = dir.path().join("rewritten.bin");
-    let logged = Arc::new(Recorder::default());
-    let options = TransferOptions {
-        observer: logged.clone(),
-        ..TransferOptions::default()
-    };
+    let (logged, options) = recorded();
     connector("sftp")
         .receive(&access, ReceiveTarget::File(target.clone()), &options)
         .await
@@ -812,7 +825,7 @@ async fn after_starting_over_a_download_resumes_against_the_new_file() {
     let old = pattern(24 << 20);
     let new: Vec<u8> = old.iter().map(|b| b ^ 0xa5).collect();
     let file = scratch.put("changing.bin", &old);
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let (rewrite, with) = (file.clone(), new.clone());
     let rewrite = move || {
         std::fs::write(&rewrite, &with).unwrap();
@@ -826,17 +839,14 @@ async fn after_starting_over_a_download_resumes_against_the_new_file() {
     };
     let proxy =
         red_wasm_testkit::proxy::CutProxy::start_with_then(target_addr, 5 << 20, rewrite, 10 << 20);
-    let access = json!({"host": "127.0.0.1", "port": proxy.port(),
-           "auth": {"username": USER, "password": PASSWORD},
-           "filePath": format!("{}/changing.bin", scratch.relative)})
-    .to_string();
+    let access = through(
+        &proxy,
+        "filePath",
+        &format!("{}/changing.bin", scratch.relative),
+    );
     let dir = temp();
     let target = dir.path().join("changing.bin");
-    let logged = Arc::new(Recorder::default());
-    let options = TransferOptions {
-        observer: logged.clone(),
-        ..TransferOptions::default()
-    };
+    let (logged, options) = recorded();
     connector("sftp")
         .receive(&access, ReceiveTarget::File(target.clone()), &options)
         .await
@@ -859,15 +869,16 @@ async fn a_resumption_whose_new_session_breaks_early_tries_again() {
     let scratch = sshd().scratch();
     let data = pattern(12 << 20);
     scratch.put("twice.bin", &data);
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let dir = temp();
     for early in [3000, 4000, 5000, 6000, 8000, 12000] {
         let proxy =
             red_wasm_testkit::proxy::CutProxy::start_with_then(target_addr, 5 << 20, || {}, early);
-        let access = json!({"host": "127.0.0.1", "port": proxy.port(),
-               "auth": {"username": USER, "password": PASSWORD},
-               "filePath": format!("{}/twice.bin", scratch.relative)})
-        .to_string();
+        let access = through(
+            &proxy,
+            "filePath",
+            &format!("{}/twice.bin", scratch.relative),
+        );
         let target = dir.path().join(format!("twice-{early}.bin"));
         connector("sftp")
             .receive(
@@ -890,19 +901,16 @@ async fn a_resumption_waits_for_a_restarting_server() {
     let scratch = sshd().scratch();
     let data = pattern(24 << 20);
     scratch.put("restart.bin", &data);
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let proxy = red_wasm_testkit::proxy::CutProxy::start_then_refusing(target_addr, 5 << 20, 1);
-    let access = json!({"host": "127.0.0.1", "port": proxy.port(),
-           "auth": {"username": USER, "password": PASSWORD},
-           "filePath": format!("{}/restart.bin", scratch.relative)})
-    .to_string();
+    let access = through(
+        &proxy,
+        "filePath",
+        &format!("{}/restart.bin", scratch.relative),
+    );
     let dir = temp();
     let target = dir.path().join("restart.bin");
-    let logged = Arc::new(Recorder::default());
-    let options = TransferOptions {
-        observer: logged.clone(),
-        ..TransferOptions::default()
-    };
+    let (logged, options) = recorded();
     connector("sftp")
         .receive(&access, ReceiveTarget::File(target.clone()), &options)
         .await
@@ -923,12 +931,13 @@ async fn a_two_session_download_cut_off_is_resumed() {
     let scratch = sshd().scratch();
     let data = pattern(80 << 20);
     scratch.put("halves.bin", &data);
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let proxy = red_wasm_testkit::proxy::CutProxy::start(target_addr, 10 << 20);
-    let access = json!({"host": "127.0.0.1", "port": proxy.port(),
-           "auth": {"username": USER, "password": PASSWORD},
-           "filePath": format!("{}/halves.bin", scratch.relative)})
-    .to_string();
+    let access = through(
+        &proxy,
+        "filePath",
+        &format!("{}/halves.bin", scratch.relative),
+    );
     let dir = temp();
     let target = dir.path().join("halves.bin");
     connector("sftp")
@@ -954,19 +963,12 @@ async fn a_send_cut_off_is_resumed_over_a_new_session() {
     let dir = temp();
     let source = dir.path().join("up.bin");
     std::fs::write(&source, &data).unwrap();
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy, name: &str| {
-        json!({"host": "127.0.0.1", "port": proxy.port(),
-               "auth": {"username": USER, "password": PASSWORD},
-               "filePath": format!("{}/{name}", scratch.relative)})
-        .to_string()
+        through(proxy, "filePath", &format!("{}/{name}", scratch.relative))
     };
     let sftp = connector("sftp");
-    let logged = Arc::new(Recorder::default());
-    let options = TransferOptions {
-        observer: logged.clone(),
-        ..TransferOptions::default()
-    };
+    let (logged, options) = recorded();
 
     let proxy = red_wasm_testkit::proxy::CutProxy::start_upstream(target_addr, 5 << 20);
     sftp.send(&access_via(&proxy, "resumed.bin"), &source, &options)
@@ -1010,12 +1012,13 @@ async fn a_send_cut_while_renaming_never_loses_the_target() {
     let dir = temp();
     let source = dir.path().join("new.bin");
     std::fs::write(&source, &data).unwrap();
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy| {
-        json!({"host": "127.0.0.1", "port": proxy.port(),
-               "auth": {"username": USER, "password": PASSWORD},
-               "filePath": format!("{}/target.bin", scratch.relative)})
-        .to_string()
+        through(
+            proxy,
+            "filePath",
+            &format!("{}/target.bin", scratch.relative),
+        )
     };
     let target = scratch.path.join("target.bin");
     let sftp = connector("sftp");
@@ -1030,11 +1033,7 @@ async fn a_send_cut_while_renaming_never_loses_the_target() {
     for cut in (total - 640..total).step_by(40) {
         scratch.put("target.bin", b"old");
         let proxy = red_wasm_testkit::proxy::CutProxy::start_upstream(target_addr, cut);
-        let logged = Arc::new(Recorder::default());
-        let options = TransferOptions {
-            observer: logged.clone(),
-            ..TransferOptions::default()
-        };
+        let (logged, options) = recorded();
         let sent = sftp.send(&access_via(&proxy), &source, &options).await;
         let lines = logged.lines();
         renamed_again += usize::from(lines.iter().any(|l| l.contains("renaming over a new")));
@@ -1059,12 +1058,13 @@ async fn a_two_session_send_cut_off_is_resumed() {
     let dir = temp();
     let source = dir.path().join("halves.bin");
     std::fs::write(&source, &data).unwrap();
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let proxy = red_wasm_testkit::proxy::CutProxy::start_upstream(target_addr, 10 << 20);
-    let access = json!({"host": "127.0.0.1", "port": proxy.port(),
-           "auth": {"username": USER, "password": PASSWORD},
-           "filePath": format!("{}/halves.bin", scratch.relative)})
-    .to_string();
+    let access = through(
+        &proxy,
+        "filePath",
+        &format!("{}/halves.bin", scratch.relative),
+    );
     connector("sftp")
         .send(&access, &source, &TransferOptions::default())
         .await
@@ -1103,12 +1103,13 @@ async fn a_write_the_server_refuses_is_not_resumed() {
     let dir = temp();
     let source = dir.path().join("big.bin");
     std::fs::write(&source, pattern(8 << 20)).unwrap();
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let counter = red_wasm_testkit::proxy::CutProxy::start(target_addr, u64::MAX);
-    let access = json!({"host": "127.0.0.1", "port": counter.port(),
-           "auth": {"username": USER, "password": PASSWORD},
-           "filePath": format!("{}/full/big.bin", scratch.relative)})
-    .to_string();
+    let access = through(
+        &counter,
+        "filePath",
+        &format!("{}/full/big.bin", scratch.relative),
+    );
     let err = connector("sftp")
         .send(&access, &source, &TransferOptions::default())
         .await

@@ -16,7 +16,7 @@ use red_wasm_testkit::sshd::{KeyKind, Scratch, PASSWORD, USER};
 use serde_json::{json, Value};
 
 use super::support::*;
-use super::{sshd, Recorder};
+use super::{recorded, sshd, sshd_addr, through};
 
 /// The 1.x access of the folder `path`, with the password.
 fn dir_access(path: &str) -> Value {
@@ -130,11 +130,7 @@ async fn receive_dir_without_a_listing_takes_the_whole_tree_into_the_folder() {
     let dir = temp();
     // Relative to the login directory, into a new folder; the log says what was left out.
     let target = dir.path().join("new");
-    let recorder = Arc::new(Recorder::default());
-    let options = TransferOptions {
-        observer: recorder.clone(),
-        ..TransferOptions::default()
-    };
+    let (recorder, options) = recorded();
     let access = dir_access(&format!("{}/top", scratch.relative));
     let outcome = receive_dir(&access, None, &target, &options).await.unwrap();
     assert_eq!(tree(&target), expected);
@@ -780,11 +776,7 @@ async fn a_drop_box_takes_a_folder_written_directly() {
     let access = json!({"host": "127.0.0.1", "port": server.port(),
         "auth": {"username": USER, "password": PASSWORD},
         "dirPath": format!("{}/drop", scratch.path.display())});
-    let recorder = Arc::new(Recorder::default());
-    let options = TransferOptions {
-        observer: recorder.clone(),
-        ..TransferOptions::default()
-    };
+    let (recorder, options) = recorded();
     connector("sftp")
         .send_dir(&access.to_string(), None, &source, &options)
         .await
@@ -862,7 +854,7 @@ async fn a_folder_moves_whole_when_a_session_drops_mid_batch() {
     for (i, name) in names.iter().enumerate() {
         scratch.put(&format!("down/{name}"), &data(i));
     }
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let access_via = |port: u16, dir: &str| {
         json!({"host": "127.0.0.1", "port": port,
                "auth": {"username": USER, "password": PASSWORD},
@@ -919,7 +911,7 @@ async fn a_hanging_batch_session_ends_at_the_time_limit() {
         scratch.put(&format!("down/f{i:03}.bin"), &pattern(256 << 10));
         std::fs::write(source.join(format!("f{i:03}.bin")), pattern(256 << 10)).unwrap();
     }
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let options = TransferOptions {
         limits: Limits {
             timeout: Some(Duration::from_secs(2)),
@@ -928,10 +920,7 @@ async fn a_hanging_batch_session_ends_at_the_time_limit() {
         ..TransferOptions::default()
     };
     let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy, dir: &str| {
-        json!({"host": "127.0.0.1", "port": proxy.port(),
-               "auth": {"username": USER, "password": PASSWORD},
-               "dirPath": format!("{}/{dir}", scratch.relative)})
-        .to_string()
+        through(proxy, "dirPath", &format!("{}/{dir}", scratch.relative))
     };
     // A hang that the transfer does not end fails here rather than hanging the tests.
     let bounded = Duration::from_secs(20);
@@ -988,12 +977,9 @@ async fn a_folder_moves_whole_over_a_link_that_keeps_breaking() {
         scratch.put(&format!("down/f{i:03}.bin"), &data(i));
         std::fs::write(source.join(format!("f{i:03}.bin")), data(i)).unwrap();
     }
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy, dir: &str| {
-        json!({"host": "127.0.0.1", "port": proxy.port(),
-               "auth": {"username": USER, "password": PASSWORD},
-               "dirPath": format!("{}/{dir}", scratch.relative)})
-        .to_string()
+        through(proxy, "dirPath", &format!("{}/{dir}", scratch.relative))
     };
     let sftp = connector("sftp");
 
@@ -1060,12 +1046,9 @@ async fn a_send_dir_that_cannot_finish_a_rename_says_where_the_file_is() {
     std::fs::create_dir(&source).unwrap();
     let data = pattern(1 << 20);
     std::fs::write(source.join("only.bin"), &data).unwrap();
-    let target_addr: std::net::SocketAddr = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+    let target_addr = sshd_addr();
     let access_via = |proxy: &red_wasm_testkit::proxy::CutProxy| {
-        json!({"host": "127.0.0.1", "port": proxy.port(),
-               "auth": {"username": USER, "password": PASSWORD},
-               "dirPath": format!("{}/up", scratch.relative)})
-        .to_string()
+        through(proxy, "dirPath", &format!("{}/up", scratch.relative))
     };
     let target = scratch.path.join("up/only.bin");
     let sftp = connector("sftp");
