@@ -169,6 +169,13 @@ struct Connection {
 /// the one it was given is dead, and whoever gave it goes on with this one.
 type Replacement = std::cell::Cell<Option<Connection>>;
 
+/// Goes on with the session `replaced` holds, if any, in place of `conn`.
+fn adopt(conn: &mut Connection, replaced: Replacement) {
+    if let Some(new) = replaced.into_inner() {
+        *conn = new;
+    }
+}
+
 /// Where moved bytes are counted: the meter (the byte limit) and the observer (progress);
 /// and the stop that the copy loops check between chunks.
 #[derive(Clone, Copy)]
@@ -291,9 +298,7 @@ impl HostSession for HostState {
                 &mut output,
                 (tally, &replaced),
             );
-            if let Some(new) = replaced.take() {
-                *conn = new;
-            }
+            adopt(&mut conn, replaced);
             // A stopped download's output goes now, with its temporary file, before the
             // transfer stops waiting for this task.
             tally.check()?;
@@ -332,9 +337,7 @@ impl HostSession for HostState {
                 replaced: &replaced,
             };
             let sent = upload.run(make_dirs);
-            if let Some(new) = replaced.take() {
-                *conn = new;
-            }
+            adopt(&mut conn, replaced);
             sent
         })
         .await
@@ -1102,18 +1105,18 @@ struct Reopened {
 }
 
 impl Reopener<'_> {
-    /// Dials, opens the file, and when it is unchanged (its size, its modification time, and
-    /// the `tail` received just before `position` read again) goes on at `position`; `fail`
-    /// names an SFTP error, `seek_failed` a failed seek.
+    /// Opens the file over `conn`, and when it is unchanged (its size, its modification time,
+    /// and the `tail` received just before `position` read again) goes on at `position`;
+    /// `fail` names an SFTP error, `seek_failed` a failed seek.
     fn reopen(
         &self,
+        conn: Connection,
         position: u64,
         tail: &Tail,
         fail: &dyn Fn(&ssh2::Error) -> Error,
         seek_failed: &dyn Fn(std::io::Error) -> Error,
     ) -> Result<Reopened, Error> {
         use std::io::{Seek as _, SeekFrom};
-        let conn = (self.dial)()?;
         let mut file = conn.sftp.open(Path::new(self.path)).map_err(|e| fail(&e))?;
         let now = file.stat().map_err(|e| fail(&e))?;
         let mut unchanged = {
@@ -1125,18 +1128,14 @@ impl Reopener<'_> {
         if unchanged && !tail.0.is_empty() {
             let start = position - tail.0.len() as u64;
             file.seek(SeekFrom::Start(start)).map_err(&seek_failed)?;
-            let mut again = vec![0u8; tail.0.len()];
-            let network = |e: std::io::Error| {
-                Error::new(ErrorKind::Network, format!("download {}: {e}", self.path))
-            };
-            let mut got = 0;
-            while got < again.len() {
-                match file.read(&mut again[got..]).map_err(network)? {
-                    0 => break,
-                    n => got += n,
-                }
-            }
-            unchanged = again[..got] == tail.0[..];
+            let mut again = Vec::with_capacity(tail.0.len());
+            (&mut file)
+                .take(tail.0.len() as u64)
+                .read_to_end(&mut again)
+                .map_err(|e| {
+                    Error::new(ErrorKind::Network, format!("download {}: {e}", self.path))
+                })?;
+            unchanged = again == tail.0;
         }
         let position = if unchanged { position } else { 0 };
         file.seek(SeekFrom::Start(position)).map_err(seek_failed)?;
@@ -1146,9 +1145,9 @@ impl Reopener<'_> {
             changed: (!unchanged).then_some(now.size),
         })
     }
-    /// [`Reopener::reopen`] after the break `cut` at `position` (with the `tail` before it),
-    /// tried again while the new session breaks too; each try counts in `tries`, and when
-    /// none is left the last break is the error.
+    /// Dials and [`Reopener::reopen`]s after the break `cut` at `position` (with the `tail`
+    /// before it), again while the new session breaks too; each try counts in `tries`, and
+    /// when none is left the last break is the error.
     fn reopen_counting(
         &self,
         tries: &mut retry::Tries,
@@ -1161,7 +1160,15 @@ impl Reopener<'_> {
             if tries.after_break(position).is_none() {
                 return Err(cut);
             }
-            match self.reopen(position, tail, fail, seek_failed) {
+            let conn = match (self.dial)() {
+                Ok(conn) => conn,
+                Err(e) if e.kind == ErrorKind::Network => {
+                    cut = e;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match self.reopen(conn, position, tail, fail, seek_failed) {
                 Err(e) if e.kind == ErrorKind::Network => cut = e,
                 reopened => return reopened,
             }
@@ -2233,9 +2240,7 @@ impl<'a> Batch<'a> {
             };
             let replaced = Replacement::default();
             let result = work(conn, &replaced, &stop, item);
-            if let Some(new) = replaced.take() {
-                *conn = new;
-            }
+            adopt(conn, replaced);
             match result {
                 Ok(n) => {
                     bytes.fetch_add(n, Ordering::Relaxed);
