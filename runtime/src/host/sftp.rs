@@ -1147,7 +1147,8 @@ impl Reopener<'_> {
     }
     /// Dials and [`Reopener::reopen`]s after the break `cut` at `position` (with the `tail`
     /// before it), again while the new session breaks too; each try counts in `tries`, and
-    /// when none is left the last break is the error.
+    /// when none is left the last break is the error. A failed dial is final: the dialer has
+    /// waited for an unreachable server as long as it may.
     fn reopen_counting(
         &self,
         tries: &mut retry::Tries,
@@ -1160,14 +1161,7 @@ impl Reopener<'_> {
             if tries.after_break(position).is_none() {
                 return Err(cut);
             }
-            let conn = match (self.dial)() {
-                Ok(conn) => conn,
-                Err(e) if e.kind == ErrorKind::Network => {
-                    cut = e;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let conn = (self.dial)()?;
             match self.reopen(conn, position, tail, fail, seek_failed) {
                 Err(e) if e.kind == ErrorKind::Network => cut = e,
                 reopened => return reopened,
@@ -1798,11 +1792,12 @@ impl Upload<'_> {
                 LogLevel::Info,
                 &format!("{}; renaming over a new session", cut.message),
             );
+            // redial() has tried as often as the server may be unreachable: no more here.
             let conn = match self.dial.redial() {
                 Ok(conn) => conn,
                 Err(e) if e.kind == ErrorKind::Network => {
                     cut = e;
-                    continue;
+                    break;
                 }
                 Err(e) => return Err(e),
             };
