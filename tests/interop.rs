@@ -241,3 +241,46 @@ async fn nginx_serves_a_listed_folder_and_an_archive_behind_auth_basic() {
     assert_eq!(err.kind, ErrorKind::Auth, "{err}");
     assert_eq!(listing(dir.path()), ["listed", "unpacked"]);
 }
+
+/// nginx as it serves files (ETag from the modification time and size, Range and If-Range
+/// honoured) behind a link cut part-way: the download resumes from where it stopped, and when
+/// the file was replaced between the cut and the resumption, starts over; either way the
+/// result is what nginx serves, never two versions joined.
+#[tokio::test]
+async fn nginx_a_cut_download_resumes_and_a_changed_file_starts_over() {
+    let Some(nginx) = WebServer::nginx(None) else {
+        return;
+    };
+    let old = pattern(24 << 20);
+    nginx.put("big.bin", &old);
+    let served: std::net::SocketAddr = nginx
+        .url("/")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let dir = temp();
+    let through = |proxy: &red_wasm_testkit::proxy::CutProxy| json!({"url": format!("http://127.0.0.1:{}/big.bin", proxy.port())});
+
+    let proxy = red_wasm_testkit::proxy::CutProxy::start(served, 5 << 20);
+    let target = dir.path().join("resumed.bin");
+    receive("http", through(&proxy), &target).await.unwrap();
+    assert!(std::fs::read(&target).unwrap() == old, "byte-identical");
+    assert_eq!(proxy.connections(), 2, "one resumption");
+
+    let new: Vec<u8> = old.iter().map(|b| b ^ 0x3c).collect();
+    let (file, with) = (nginx.root().join("big.bin"), new.clone());
+    let proxy = red_wasm_testkit::proxy::CutProxy::start_with(served, 5 << 20, move || {
+        std::fs::write(&file, &with).unwrap();
+        let later = std::time::SystemTime::now() + std::time::Duration::from_secs(10);
+        let f = std::fs::File::options().write(true).open(&file).unwrap();
+        f.set_modified(later).unwrap();
+    });
+    let target = dir.path().join("changed.bin");
+    receive("http", through(&proxy), &target).await.unwrap();
+    assert!(
+        std::fs::read(&target).unwrap() == new,
+        "all of the new version"
+    );
+    assert_eq!(proxy.connections(), 2, "one more request, from the start");
+}
