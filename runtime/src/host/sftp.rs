@@ -88,6 +88,25 @@ const HOST_KEY_FAMILIES: [&str; 5] = [
     "rsa-sha2-512,rsa-sha2-256,ssh-rsa",
 ];
 
+/// The ciphers preferred over libssh2's own first choice, ChaCha20-Poly1305, whose portable C
+/// code costs a bulk transfer about 1.5 times OpenSSH's CPU. AES-GCM goes through OpenSSL's
+/// AES-NI code, a whole packet a call with the libssh2 in `vendor/libssh2-sys` (the released
+/// one calls it once per 16-byte block). OpenSSH servers offer both since 6.5 (2014).
+const PREFERRED_CIPHERS: [&str; 2] = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"];
+
+/// The cipher list of one direction: [`PREFERRED_CIPHERS`], then the rest of libssh2's own
+/// list in its order, so that a server without AES-GCM gets the same offer as before.
+fn cipher_preference(session: &Session, direction: MethodType) -> String {
+    let supported = session.supported_algs(direction).unwrap_or_default();
+    let preferred = PREFERRED_CIPHERS
+        .iter()
+        .filter(|name| supported.contains(name));
+    let rest = supported
+        .iter()
+        .filter(|name| !PREFERRED_CIPHERS.contains(name));
+    preferred.chain(rest).copied().collect::<Vec<_>>().join(",")
+}
+
 /// A logged-in SFTP session.
 pub struct SessionHandle {
     conn: Arc<Mutex<Connection>>,
@@ -894,6 +913,9 @@ fn handshake(
     if let Some(prefs) = prefs {
         // libssh2 drops the names it does not know; with none left it keeps its defaults.
         let _ = session.method_pref(MethodType::HostKey, prefs);
+    }
+    for direction in [MethodType::CryptCs, MethodType::CryptSc] {
+        let _ = session.method_pref(direction, &cipher_preference(&session, direction));
     }
     session.handshake().map_err(|e| {
         if stop.is_cancelled() {
@@ -2638,6 +2660,22 @@ mod tests {
         assert_eq!(highest_written(&vec![10..50, 70..100], 100), 70);
         assert_eq!(highest_written(&vec![70..100, 10..50], 100), 70);
         assert_eq!(highest_written(&Vec::new(), 100), 100);
+    }
+
+    #[test]
+    fn aes_gcm_is_offered_first_and_every_other_cipher_after_it() {
+        let session = Session::new().unwrap();
+        for direction in [MethodType::CryptCs, MethodType::CryptSc] {
+            let offer = cipher_preference(&session, direction);
+            let names: Vec<&str> = offer.split(',').collect();
+            assert_eq!(names[..2], PREFERRED_CIPHERS, "{offer}");
+            let mut supported = session.supported_algs(direction).unwrap();
+            assert!(supported.len() > 2, "{supported:?}");
+            supported.sort_unstable();
+            let mut offered = names.clone();
+            offered.sort_unstable();
+            assert_eq!(offered, supported, "{offer}");
+        }
     }
 
     #[test]

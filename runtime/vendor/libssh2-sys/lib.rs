@@ -1,6 +1,9 @@
 #![doc(html_root_url = "http://alexcrichton.com/ssh2-rs")]
 #![allow(bad_style)]
 #![allow(unused_extern_crates)]
+// red-wasm: libc deprecates time_t on musl (it becomes 64-bit in musl 1.2); the bindings
+// are libssh2's as published, so the warning is not ours to act on here.
+#![allow(deprecated)]
 
 extern crate libc;
 

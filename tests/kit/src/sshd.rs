@@ -92,6 +92,10 @@ pub struct Config {
     pub keyboard_interactive_only: bool,
     /// `Ciphers` (e.g. `aes128-ctr`).
     pub ciphers: Option<String>,
+    /// `MACs` (e.g. `hmac-sha2-256-etm@openssh.com`).
+    pub macs: Option<String>,
+    /// `RekeyLimit` (e.g. `1M`: the server starts a new key exchange after each MiB).
+    pub rekey_limit: Option<String>,
 }
 
 /// A running sshd.
@@ -185,6 +189,12 @@ impl Sshd {
         }
         if let Some(ciphers) = &config.ciphers {
             extra.push_str(&format!("Ciphers {ciphers}\n"));
+        }
+        if let Some(macs) = &config.macs {
+            extra.push_str(&format!("MACs {macs}\n"));
+        }
+        if let Some(limit) = &config.rekey_limit {
+            extra.push_str(&format!("RekeyLimit {limit}\n"));
         }
 
         let port = crate::free_port();

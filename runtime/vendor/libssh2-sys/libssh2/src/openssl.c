@@ -916,7 +916,6 @@ int ssh2_cipher_init(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo),
 int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
                       unsigned char *block, size_t blocksize, int firstlast)
 {
-    unsigned char buf[EVP_MAX_BLOCK_LENGTH];
     int ret = 1;
     int rc = 1;
 
@@ -937,7 +936,10 @@ int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
 
     (void)algo;
 
-    if(blocksize > sizeof(buf) ||
+    /* red-wasm: the data is en/decrypted in place and may span many cipher
+       blocks (transport.c passes a packet's middle blocks in one call), so
+       there is no bound here but the packet's. */
+    if(blocksize > INT_MAX ||
        blocksize < (size_t)(aadlen + authenticationtag))
         return 1;
 
@@ -966,7 +968,7 @@ int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
 #endif /* LIBSSH2_AES_GCM */
 
     if(cryptlen > 0)
-        ret = EVP_Cipher(*ctx, buf + aadlen, block + aadlen, cryptlen);
+        ret = EVP_Cipher(*ctx, block + aadlen, block + aadlen, cryptlen);
 
 #if defined(USE_OPENSSL_3) || defined(LIBSSH2_WOLFSSL)
     if(ret != -1)
@@ -1004,10 +1006,6 @@ int ssh2_cipher_crypt(ssh2_cipher_ctx *ctx, SSH2_CIPHER_T(algo), int encrypt,
 #endif /* LIBSSH2_AES_GCM */
             }
         }
-        /* Copy en/decrypted data back to the caller.
-           The first aadlen should not be touched because they were not
-           encrypted and are unmodified. */
-        memcpy(block + aadlen, buf + aadlen, cryptlen);
         rc = !ret;
     }
 

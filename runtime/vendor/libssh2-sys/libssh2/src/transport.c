@@ -162,6 +162,19 @@ static int transport_decrypt(LIBSSH2_SESSION *session, unsigned char *source,
             decryptlen = len;
             lowerfirstlast = LAST_BLOCK;
         }
+        else if(!IS_FIRST(firstlast) && len > blocksize) {
+            /* red-wasm: the middle blocks in one call rather than one call
+               per block (a 32 KiB packet was 2048 cipher calls, each with a
+               copy). The tail that the per-block loop would have passed
+               last, whole, is still passed last: one block, or in the AAD
+               case the block with the partial one after it. */
+            ssize_t tail = 0;
+            if(IS_LAST(firstlast))
+                tail = CRYPT_FLAG_R(session, SSH2_CRYPT_FLAG_PKTLEN_AAD) ?
+                    blocksize + len % blocksize : blocksize;
+            if(len - tail > blocksize)
+                decryptlen = len - tail;
+        }
 
         if(session->remote.crypt->crypt(session, 0, source, decryptlen,
                                         &session->remote.crypt_abstract,
@@ -1242,6 +1255,22 @@ int ssh2_transport_send(LIBSSH2_SESSION *session,
                     bsize = packet_length - i;
                     /* advance the loop counter by the extra amount */
                     i += bsize - session->local.crypt->blocksize;
+                }
+                else if(firstlast == MIDDLE_BLOCK) {
+                    /* red-wasm: every middle block in one call (see
+                       transport_decrypt), up to where the loop above would
+                       start its last call: the end with INTEGRATED_MAC (its
+                       tag has a call of its own), else the last block, or the
+                       last block with the partial one after it. */
+                    size_t bs = session->local.crypt->blocksize;
+                    size_t rest = packet_length - i;
+                    size_t tail = CRYPT_FLAG_L(session,
+                                               SSH2_CRYPT_FLAG_INTEGRATED_MAC) ?
+                        0 : (rest % bs ? bs + rest % bs : bs);
+                    if(rest - tail > bs) {
+                        bsize = rest - tail;
+                        i += bsize - bs;
+                    }
                 }
                 ssh2_deb((session, LIBSSH2_TRACE_SOCKET,
                           "crypting bytes %lu-%lu", (unsigned long)i,
