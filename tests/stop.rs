@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use red_wasm::{CancellationToken, ErrorKind, Limits, TransferOptions};
+use red_wasm_testkit::proxy::CutProxy;
 use red_wasm_testkit::sshd::{Scratch, Sshd, PASSWORD, USER};
 use serde_json::{json, Value};
 use support::*;
@@ -23,10 +24,23 @@ fn sshd() -> &'static Sshd {
     Sshd::shared()
 }
 
+/// The shared sshd behind a link of 32 MiB/s each way, so that a transfer of [`big_file`]'s
+/// size takes seconds, and is under way when a test stops it, however fast the machine.
+fn slow_link() -> &'static CutProxy {
+    static LINK: std::sync::OnceLock<CutProxy> = std::sync::OnceLock::new();
+    LINK.get_or_init(|| {
+        let sshd = format!("127.0.0.1:{}", sshd().port()).parse().unwrap();
+        CutProxy::start_slow(sshd, 32 << 20)
+    })
+}
+
 fn access(path: &str) -> Value {
-    json!({"host": "127.0.0.1", "port": sshd().port(),
+    json!({"host": "127.0.0.1", "port": slow_link().port(),
            "auth": {"username": USER, "password": PASSWORD}, "filePath": path})
 }
+
+/// The size of the transfers that tests stop: over [`slow_link`], about three seconds.
+const BIG_MIB: usize = 100;
 
 /// A large local file (sparse-free, so that reading it costs what a real one does).
 fn big_file(dir: &Path, mib: usize) -> std::path::PathBuf {
@@ -61,7 +75,7 @@ fn eventually(limit: Duration, check: impl Fn() -> bool) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_sftp_upload_stops_at_once_and_leaves_the_target_as_it_was() {
     let dir = temp();
-    let source = big_file(dir.path(), 200);
+    let source = big_file(dir.path(), BIG_MIB);
     let (scratch, target) = remote_target(b"old contents");
     let token = CancellationToken::new();
     let options = TransferOptions {
@@ -102,7 +116,7 @@ async fn a_cancelled_sftp_upload_stops_at_once_and_leaves_the_target_as_it_was()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sftp_upload_past_its_time_limit_stops_at_once_and_leaves_the_target_as_it_was() {
     let dir = temp();
-    let source = big_file(dir.path(), 200);
+    let source = big_file(dir.path(), BIG_MIB);
     let (scratch, target) = remote_target(b"old contents");
     let limit = Duration::from_millis(600);
     let options = TransferOptions {
@@ -133,7 +147,7 @@ async fn an_sftp_upload_past_its_time_limit_stops_at_once_and_leaves_the_target_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_sftp_upload_stops_and_cleans_up_behind_it() {
     let dir = temp();
-    let source = big_file(dir.path(), 200);
+    let source = big_file(dir.path(), BIG_MIB);
     let (scratch, target) = remote_target(b"old contents");
     let doc = access(&target).to_string();
     let sftp = connector("sftp");
@@ -276,7 +290,7 @@ fn parts(names: &[String]) -> Vec<&String> {
 #[test]
 fn sigterm_stops_an_sftp_upload_and_removes_the_remote_temporary_file() {
     let dir = temp();
-    let source = big_file(dir.path(), 200);
+    let source = big_file(dir.path(), BIG_MIB);
     let (scratch, target) = remote_target(b"old contents");
     let doc = access(&target).to_string();
     let mut child = spawn_cli(&["run", "sftp", &doc, "--send", source.to_str().unwrap()]);
@@ -303,7 +317,7 @@ fn sighup_stops_an_sftp_download_and_leaves_no_local_file() {
     let dir = temp();
     let scratch = sshd().scratch();
     let remote = scratch.put("big.bin", b"");
-    std::fs::copy(big_file(dir.path(), 200), &remote).unwrap();
+    std::fs::copy(big_file(dir.path(), BIG_MIB), &remote).unwrap();
     let out_dir = temp();
     let out = out_dir.path().join("big.bin");
     let doc = access(&remote.display().to_string()).to_string();

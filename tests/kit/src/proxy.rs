@@ -1,5 +1,5 @@
-//! A TCP proxy on 127.0.0.1 whose connections break or hang: what a flaky link does to a long
-//! transfer, either way (the SFTP resume and stop tests).
+//! A TCP proxy on 127.0.0.1 whose connections break, hang or crawl: what a flaky or slow link
+//! does to a long transfer, either way (the SFTP resume and stop tests).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -34,6 +34,15 @@ impl CutProxy {
         Self::with(target, move |index| {
             let limit = if index == which { after } else { u64::MAX };
             (Limit::Stall(limit), Limit::Cut(u64::MAX))
+        })
+    }
+
+    /// Forwards connections to `target`, each direction of each at most `bytes_per_second`: a
+    /// slow link, on which a transfer is still under way when a test stops it, however fast
+    /// the machine.
+    pub fn start_slow(target: SocketAddr, bytes_per_second: u64) -> Self {
+        Self::with_rate(target, Some(bytes_per_second), |_| {
+            (Limit::Cut(u64::MAX), Limit::Cut(u64::MAX))
         })
     }
 
@@ -113,6 +122,15 @@ impl CutProxy {
     /// Forwards connections to `target`, each with the limits (to the client, to the target)
     /// that `limits` gives for its number.
     fn with(target: SocketAddr, limits: impl Fn(u64) -> (Limit, Limit) + Send + 'static) -> Self {
+        Self::with_rate(target, None, limits)
+    }
+
+    /// As [`CutProxy::with`], each direction of each connection at most `rate` bytes a second.
+    fn with_rate(
+        target: SocketAddr,
+        rate: Option<u64>,
+        limits: impl Fn(u64) -> (Limit, Limit) + Send + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicU64::new(0));
@@ -127,8 +145,8 @@ impl CutProxy {
                 let (down, up) = limits(index);
                 let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let sent_up = sent_up.clone();
-                thread::spawn(move || pipe(c2, s2, up, &sent_up));
-                thread::spawn(move || pipe(server, client, down, &AtomicU64::new(0)));
+                thread::spawn(move || pipe(c2, s2, (up, rate), &sent_up));
+                thread::spawn(move || pipe(server, client, (down, rate), &AtomicU64::new(0)));
             }
         });
         CutProxy {
@@ -165,10 +183,15 @@ enum Limit {
 
 type Hook = Arc<std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>>;
 
-/// Copies `from` to `to` (adding what went to `counter`) until either ends or the limit's
-/// bytes went; then shuts both down, or (stalling) holds them open without forwarding until
-/// the process ends.
-fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Limit, counter: &AtomicU64) {
+/// Copies `from` to `to` (adding what went to `counter`, at most `rate` bytes a second) until
+/// either ends or the limit's bytes went; then shuts both down, or (stalling) holds them open
+/// without forwarding until the process ends.
+fn pipe(
+    mut from: TcpStream,
+    mut to: TcpStream,
+    (limit, rate): (Limit, Option<u64>),
+    counter: &AtomicU64,
+) {
     let (limit, stall, hook) = match limit {
         Limit::Cut(n) => (n, false, None),
         Limit::CutAfter(n, hook) => (n, false, Some(hook)),
@@ -176,6 +199,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Limit, counter: &AtomicU6
     };
     let mut buffer = vec![0u8; 64 * 1024];
     let mut sent = 0u64;
+    let began = std::time::Instant::now();
     while sent < limit {
         let want = buffer
             .len()
@@ -188,6 +212,10 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, limit: Limit, counter: &AtomicU6
                 }
                 sent += n as u64;
                 counter.fetch_add(n as u64, Ordering::SeqCst);
+                if let Some(rate) = rate {
+                    let due = std::time::Duration::from_secs_f64(sent as f64 / rate as f64);
+                    thread::sleep(due.saturating_sub(began.elapsed()));
+                }
             }
         }
     }
