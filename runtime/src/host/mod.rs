@@ -12,6 +12,7 @@ pub mod local;
 pub mod log;
 pub mod retry;
 pub mod sftp;
+mod sftp_start;
 pub mod stderr;
 
 use std::sync::Arc;

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::sftp_start::start_sftp;
 use ssh2::{ErrorCode, HostKeyType, MethodType, OpenFlags, OpenType, Session, Sftp};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use wasmtime::component::Resource;
@@ -780,8 +781,9 @@ fn connect(
         step_timeout(config.auth_timeout_ms, cap),
         stop,
     )?;
-    session.set_timeout(libssh2_ms(cap.map_or(dial.idle, |cap| dial.idle.min(cap))));
-    let sftp = session.sftp().map_err(|e| {
+    let idle = cap.map_or(dial.idle, |cap| dial.idle.min(cap));
+    session.set_timeout(libssh2_ms(idle));
+    let sftp = start_sftp(&session, idle).map_err(|e| {
         if stop.is_cancelled() {
             return stopped();
         }
