@@ -75,7 +75,9 @@ access() { # access PATH: the 1.x folder access for PATH, with the key inline
         "auth": {"username": "root", "privateKey": open(sys.argv[2]).read()},
         "dirPath": sys.argv[3]}))' "$port" "$work/key" "$1"
 }
-openssh=(sftp -q -i "$work/key" -P "$port" -o IdentitiesOnly=yes -o IdentityAgent=none
+# OPENSSH_CIPHER (e.g. aes128-gcm@openssh.com, which red-wasm prefers) makes OpenSSH use that
+# cipher instead of its default, ChaCha20-Poly1305: the same cipher on both sides.
+openssh=(sftp -q ${OPENSSH_CIPHER:+-c "$OPENSSH_CIPHER"} -i "$work/key" -P "$port" -o IdentitiesOnly=yes -o IdentityAgent=none
     -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
     -b - root@127.0.0.1)
 

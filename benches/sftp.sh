@@ -2,7 +2,8 @@
 # Benchmark: 1 GiB (SIZE_MIB to change) downloaded and uploaded over SFTP to the project's
 # test sshd on 127.0.0.1, by red-wasm's sftp connector and by OpenSSH's sftp client in batch
 # mode, side by side in the same run. Both log in with the same Ed25519 key and keep their
-# default ciphers. Prints each tool's throughput, the ratio, and red-wasm's peak RSS.
+# default ciphers (OpenSSH: ChaCha20-Poly1305; red-wasm: AES-GCM), unless OPENSSH_CIPHER is
+# set. Prints each tool's throughput, the ratio, and red-wasm's peak RSS.
 # ROUNDS (default 5) rounds per direction, alternating which tool goes first; the best
 # round of each counts, and every round's time is printed.
 #
@@ -31,7 +32,9 @@ access() { # access PATH: the 1.x access document for PATH, with the key inline
 }
 access "$remote/big.bin" > "$work/down.json"
 access "$remote/up.bin" > "$work/up.json"
-openssh=(sftp -q -i "$key" -P "$port" -o IdentitiesOnly=yes -o IdentityAgent=none
+# OPENSSH_CIPHER (e.g. aes128-gcm@openssh.com, which red-wasm prefers) makes OpenSSH use that
+# cipher instead of its default, ChaCha20-Poly1305: the same cipher on both sides.
+openssh=(sftp -q ${OPENSSH_CIPHER:+-c "$OPENSSH_CIPHER"} -i "$key" -P "$port" -o IdentitiesOnly=yes -o IdentityAgent=none
          -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
          -b - red-sftp-test@127.0.0.1)
 "$rw" info sftp > /dev/null  # warm the compiled-component cache
