@@ -704,7 +704,8 @@ async fn any_host_key_type_can_be_pinned() {
 /// patched libssh2 (runtime/vendor/libssh2-sys), which encrypts a packet's middle blocks in
 /// one call: AES-GCM (the tag in a call of its own), AES-CTR with a MAC over the plain text
 /// and with encrypt-then-MAC, AES-CBC, and ChaCha20-Poly1305 (a whole-packet cipher of
-/// libssh2's own, unchanged).
+/// libssh2's own, unchanged). A server with only SHA-1 MACs, which libssh2 1.11 dropped, is
+/// refused at the handshake with the server named.
 #[tokio::test]
 async fn every_cipher_family_moves_files_both_ways() {
     let size = (3 << 20) + 1234;
@@ -760,6 +761,32 @@ async fn every_cipher_family_moves_files_both_ways() {
             "{name}: received byte-identical"
         );
     }
+    // libssh2 1.11 has no SHA-1 MACs: a server with nothing else fails at the handshake,
+    // naming the server.
+    let Some(server) = server(
+        "hmac-sha1 only",
+        Config {
+            ciphers: Some("aes128-ctr".into()),
+            macs: Some("hmac-sha1".into()),
+            ..Config::default()
+        },
+    ) else {
+        return;
+    };
+    let dir = temp();
+    let err = receive(
+        "sftp",
+        access_on(&server, "/etc/hostname"),
+        &dir.path().join("never"),
+    )
+    .await
+    .unwrap_err();
+    let endpoint = format!("127.0.0.1:{}", server.port());
+    assert!(
+        err.message.contains("SSH handshake failed") && err.message.contains(&endpoint),
+        "{err}"
+    );
+    assert!(!dir.path().join("never").exists());
 }
 
 /// A download whose connection drops part-way (a proxy that cuts its first connection)
