@@ -47,6 +47,35 @@ async fn receive_streams_the_body_into_the_file() {
     assert!(seen[0].header("accept-encoding").unwrap().contains("gzip"));
 }
 
+/// An embedder that means "no limit" by the longest Duration (as the idle timeout and as the
+/// time limit) gets a working transfer, not a panic from adding it to the clock.
+#[tokio::test]
+async fn the_longest_durations_mean_no_limit() {
+    let server = HttpServer::start();
+    let data = pattern(100_000);
+    server.put_file("long.bin", &data);
+    let dir = temp();
+    let target = dir.path().join("long.bin");
+    let options = TransferOptions {
+        limits: red_wasm::Limits {
+            timeout: Some(std::time::Duration::MAX),
+            ..red_wasm::Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    runtime_with_idle_timeout(std::time::Duration::MAX)
+        .load("http")
+        .unwrap()
+        .receive(
+            &json!({"url": server.url("/files/long.bin")}).to_string(),
+            ReceiveTarget::File(target.clone()),
+            &options,
+        )
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+}
+
 #[tokio::test]
 async fn receive_accepts_every_method_casing_and_uses_the_method() {
     let server = HttpServer::start();

@@ -789,6 +789,35 @@ async fn every_cipher_family_moves_files_both_ways() {
     assert!(!dir.path().join("never").exists());
 }
 
+/// An embedder that means "no limit" by the longest Duration (as the idle timeout and as the
+/// time limit) gets a working transfer, not a panic from adding it to the clock.
+#[tokio::test]
+async fn the_longest_durations_mean_no_limit() {
+    let scratch = sshd().scratch();
+    let data = pattern(100_000);
+    let remote = scratch.put("long.bin", &data);
+    let dir = temp();
+    let target = dir.path().join("long.bin");
+    let options = TransferOptions {
+        limits: red_wasm::Limits {
+            timeout: Some(std::time::Duration::MAX),
+            ..red_wasm::Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    runtime_with_idle_timeout(std::time::Duration::MAX)
+        .load("sftp")
+        .unwrap()
+        .receive(
+            &access_on(sshd(), &remote.display().to_string()).to_string(),
+            ReceiveTarget::File(target.clone()),
+            &options,
+        )
+        .await
+        .unwrap();
+    assert!(std::fs::read(&target).unwrap() == data);
+}
+
 /// A download whose connection drops part-way (a proxy that cuts its first connection)
 /// continues over a new session from where it stopped, byte-identical; with retries off it fails
 /// and leaves nothing.

@@ -522,7 +522,8 @@ impl Connector {
         store
             .set_fuel(limits.fuel.unwrap_or(u64::MAX))
             .map_err(|e| Error::internal(e.to_string()))?;
-        let deadline = limits.timeout.map(|t| Instant::now() + t);
+        // A limit too long to add to the clock (Duration::MAX from an embedder) is no limit.
+        let deadline = limits.timeout.and_then(|t| Instant::now().checked_add(t));
         let timeout = limits.timeout.unwrap_or_default();
         store.epoch_deadline_callback(move |store| {
             if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -30,14 +30,17 @@ const LIBSSH2_ERROR_SOCKET_RECV: i32 = -43;
 /// `LIBSSH2_ERROR_TIMEOUT`). The session is blocking again afterwards, whatever the outcome.
 pub(crate) fn start_sftp(session: &Session, timeout: Duration) -> Result<Sftp, ssh2::Error> {
     let fd = session.as_raw_fd();
-    let deadline = Instant::now() + timeout;
+    // None: a timeout too long to add to the clock (an embedder's Duration::MAX), no deadline.
+    let deadline = Instant::now().checked_add(timeout);
     session.set_blocking(false);
     let started = loop {
         match session.sftp() {
             Err(e) if e.code() == ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) => {}
             done => break done,
         }
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
         if left.is_zero() {
             break Err(timed_out());
         }
