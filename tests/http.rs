@@ -56,23 +56,13 @@ async fn the_longest_durations_mean_no_limit() {
     server.put_file("long.bin", &data);
     let dir = temp();
     let target = dir.path().join("long.bin");
-    let options = TransferOptions {
-        limits: red_wasm::Limits {
-            timeout: Some(std::time::Duration::MAX),
-            ..red_wasm::Limits::default()
-        },
-        ..TransferOptions::default()
-    };
-    runtime_with_idle_timeout(std::time::Duration::MAX)
-        .load("http")
-        .unwrap()
-        .receive(
-            &json!({"url": server.url("/files/long.bin")}).to_string(),
-            ReceiveTarget::File(target.clone()),
-            &options,
-        )
-        .await
-        .unwrap();
+    receive_with_the_longest_durations(
+        "http",
+        json!({"url": server.url("/files/long.bin")}),
+        &target,
+    )
+    .await
+    .unwrap();
     assert_eq!(std::fs::read(&target).unwrap(), data);
 }
 

@@ -798,21 +798,8 @@ async fn the_longest_durations_mean_no_limit() {
     let remote = scratch.put("long.bin", &data);
     let dir = temp();
     let target = dir.path().join("long.bin");
-    let options = TransferOptions {
-        limits: red_wasm::Limits {
-            timeout: Some(std::time::Duration::MAX),
-            ..red_wasm::Limits::default()
-        },
-        ..TransferOptions::default()
-    };
-    runtime_with_idle_timeout(std::time::Duration::MAX)
-        .load("sftp")
-        .unwrap()
-        .receive(
-            &access_on(sshd(), &remote.display().to_string()).to_string(),
-            ReceiveTarget::File(target.clone()),
-            &options,
-        )
+    let access = access_on(sshd(), &remote.display().to_string());
+    receive_with_the_longest_durations("sftp", access, &target)
         .await
         .unwrap();
     assert!(std::fs::read(&target).unwrap() == data);

@@ -41,6 +41,31 @@ pub fn runtime_with_idle_timeout(idle: std::time::Duration) -> Runtime {
     .expect("runtime")
 }
 
+/// Receives with `name` into `target` as an embedder that means "no limit" by the longest
+/// Duration does: as the runtime's idle timeout and as the transfer's time limit.
+pub async fn receive_with_the_longest_durations(
+    name: &str,
+    access: serde_json::Value,
+    target: &Path,
+) -> red_wasm::Result<Outcome> {
+    let options = TransferOptions {
+        limits: red_wasm::Limits {
+            timeout: Some(std::time::Duration::MAX),
+            ..red_wasm::Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    runtime_with_idle_timeout(std::time::Duration::MAX)
+        .load(name)
+        .expect("built-in connector")
+        .receive(
+            &access.to_string(),
+            ReceiveTarget::File(target.to_path_buf()),
+            &options,
+        )
+        .await
+}
+
 pub fn connector(name: &str) -> Connector {
     runtime().load(name).expect("built-in connector")
 }
