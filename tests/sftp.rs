@@ -789,6 +789,144 @@ async fn every_cipher_family_moves_files_both_ways() {
     assert!(!dir.path().join("never").exists());
 }
 
+/// A server with no SFTP subsystem (no `Subsystem sftp`) refuses the channel's request and
+/// keeps the connection: `remote`, naming the server, where a cut link would be `network`.
+#[tokio::test]
+async fn a_server_without_sftp_is_a_remote_error() {
+    let Some(server) = server(
+        "no SFTP",
+        Config {
+            force_command: Some(String::new()),
+            ..Config::default()
+        },
+    ) else {
+        return;
+    };
+    let dir = temp();
+    let err = receive(
+        "sftp",
+        access_on(&server, "/etc/hostname"),
+        &dir.path().join("x"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Remote, "{err}");
+    let endpoint = format!("127.0.0.1:{}", server.port());
+    assert!(
+        err.message.contains("offers no SFTP") && err.message.contains(&endpoint),
+        "{err}"
+    );
+}
+
+/// A server whose SFTP subsystem never answers (its sessions run `sleep` instead): the start
+/// fails once the idle timeout passes without a byte, once (not twice: dropping the
+/// half-opened channel used to wait for the server again), and a stop during the wait ends it
+/// at once. No file is left.
+#[tokio::test]
+async fn an_sftp_start_that_never_answers_ends_at_the_idle_timeout_or_a_stop() {
+    let Some(server) = server(
+        "silent SFTP subsystem",
+        Config {
+            force_command: Some("sleep 30".into()),
+            root_login: true,
+            ..Config::default()
+        },
+    ) else {
+        return;
+    };
+    let access = json!({"host": "127.0.0.1", "port": server.port(),
+        "auth": {"username": "root", "privateKey": server.key(KeyKind::Ed25519)},
+        "filePath": "/etc/hostname"})
+    .to_string();
+    let dir = temp();
+    let target = dir.path().join("never");
+    let idle = std::time::Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let err = runtime_with_idle_timeout(idle)
+        .load("sftp")
+        .unwrap()
+        .receive(
+            &access,
+            ReceiveTarget::File(target.clone()),
+            &TransferOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind, ErrorKind::Network, "{err}");
+    assert!(
+        err.message.contains("SFTP subsystem could not start"),
+        "{err}"
+    );
+    assert!(took >= idle && took < idle * 2, "ended after {took:?}");
+
+    let token = red_wasm::CancellationToken::new();
+    let options = TransferOptions {
+        cancel: Some(token.clone()),
+        ..TransferOptions::default()
+    };
+    let cancel = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        token.cancel();
+        std::time::Instant::now()
+    });
+    let err = connector("sftp")
+        .receive(&access, ReceiveTarget::File(target.clone()), &options)
+        .await
+        .unwrap_err();
+    let after_cancel = cancel.await.unwrap().elapsed();
+    assert!(err.message.contains("cancelled"), "{err}");
+    assert!(
+        after_cancel < std::time::Duration::from_millis(400),
+        "returned {after_cancel:?} after the cancel"
+    );
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+}
+
+/// A link cut at any point of a session's start (key exchange, login, channel open,
+/// subsystem request, SFTP version) is the network's doing: every cut ends as `network`,
+/// never as a server without SFTP (`remote`) or a refused login (`auth`).
+#[tokio::test]
+async fn a_cut_anywhere_in_a_sessions_start_is_a_network_error() {
+    let scratch = sshd().scratch();
+    let remote = scratch.put("small.bin", b"small");
+    let path = remote.display().to_string();
+    let dir = temp();
+    let target = dir.path().join("small.bin");
+    let options = TransferOptions {
+        retries: 0,
+        ..TransferOptions::default()
+    };
+    // A whole session (with the five-byte file) is about 2.7 kB from the server; past its
+    // start, a cut is in the download, which is `network` too.
+    let (mut cuts, mut whole) = (0, false);
+    for cut in (0..3200).step_by(24) {
+        let proxy = red_wasm_testkit::proxy::CutProxy::start(sshd_addr(), cut);
+        let result = connector("sftp")
+            .receive(
+                &through(&proxy, "filePath", &path),
+                ReceiveTarget::File(target.clone()),
+                &options,
+            )
+            .await;
+        match result {
+            Ok(_) => {
+                whole = true;
+                std::fs::remove_file(&target).unwrap();
+            }
+            Err(e) => {
+                assert_eq!(e.kind, ErrorKind::Network, "cut after {cut} bytes: {e}");
+                assert!(!target.exists(), "cut after {cut} bytes: a file was left");
+                cuts += 1;
+            }
+        }
+    }
+    assert!(
+        cuts > 100 && whole,
+        "{cuts} cut sessions; a whole one: {whole}"
+    );
+}
+
 /// An embedder that means "no limit" by the longest Duration (as the idle timeout and as the
 /// time limit) gets a working transfer, not a panic from adding it to the clock.
 #[tokio::test]

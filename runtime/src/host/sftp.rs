@@ -783,21 +783,14 @@ fn connect(
     )?;
     let idle = cap.map_or(dial.idle, |cap| dial.idle.min(cap));
     session.set_timeout(libssh2_ms(idle));
-    let sftp = start_sftp(&session, idle).map_err(|e| {
+    let sftp = start_sftp(&session, idle).map_err(|failure| {
         if stop.is_cancelled() {
             return stopped();
         }
+        let e = failure.error;
         // The connection failing as the subsystem starts is the network's doing, not a
         // server without SFTP.
-        if matches!(
-            e.code(),
-            ErrorCode::Session(
-                LIBSSH2_ERROR_SOCKET_SEND
-                    | LIBSSH2_ERROR_TIMEOUT
-                    | LIBSSH2_ERROR_SOCKET_DISCONNECT
-                    | LIBSSH2_ERROR_SOCKET_RECV
-            )
-        ) {
+        if failure.connection_lost || connection_failed(&e) {
             return network(endpoint, "the SFTP subsystem could not start on", &e);
         }
         Error::new(ErrorKind::Remote, format!("{endpoint} offers no SFTP: {e}"))
@@ -807,6 +800,20 @@ fn connect(
         sftp,
         _watch: watch,
     })
+}
+
+/// Whether libssh2 failed because the connection did (it broke, closed or went silent), not
+/// because the server answered no.
+fn connection_failed(e: &ssh2::Error) -> bool {
+    matches!(
+        e.code(),
+        ErrorCode::Session(
+            LIBSSH2_ERROR_SOCKET_SEND
+                | LIBSSH2_ERROR_TIMEOUT
+                | LIBSSH2_ERROR_SOCKET_DISCONNECT
+                | LIBSSH2_ERROR_SOCKET_RECV
+        )
+    )
 }
 
 fn network(endpoint: &str, what: &str, detail: &dyn std::fmt::Display) -> Error {
@@ -969,18 +976,19 @@ fn login(
         Credential::Password(password) => {
             let mut last = None;
             if offers("password") {
-                if let Err(e) = session.userauth_password(user, password) {
-                    last = Some(e.message().to_owned());
-                }
+                last = session.userauth_password(user, password).err();
             }
             check_stop(stop)?;
-            if !session.authenticated() && offers("keyboard-interactive") {
+            if !session.authenticated()
+                && offers("keyboard-interactive")
+                && !last.as_ref().is_some_and(connection_failed)
+            {
                 let mut answer = PasswordPrompter {
                     password,
                     rounds: 0,
                 };
                 if let Err(e) = session.userauth_keyboard_interactive(user, &mut answer) {
-                    last = Some(e.message().to_owned());
+                    last = Some(e);
                 }
             }
             if session.authenticated() {
@@ -990,7 +998,11 @@ fn login(
                 let detail = format!("the server takes no password (it offers: {methods})");
                 return Err(failed("password", Some(&detail)));
             }
-            Err(failed("password", last.as_deref()))
+            if let Some(e) = last.as_ref().filter(|e| connection_failed(e)) {
+                check_stop(stop)?;
+                return Err(network(endpoint, "SSH login cut off at", &e));
+            }
+            Err(failed("password", last.as_ref().map(ssh2::Error::message)))
         }
         Credential::PrivateKey(key) => {
             let encrypted = key_is_encrypted(&key.key);
@@ -1008,6 +1020,10 @@ fn login(
             let Err(e) = result else {
                 return Err(failed("private key", None));
             };
+            if connection_failed(&e) {
+                check_stop(stop)?;
+                return Err(network(endpoint, "SSH login cut off at", &e));
+            }
             // libssh2 says "Unsupported private key format" (or similar) when it cannot
             // decrypt a key; the server's refusals are these two codes.
             let refused = matches!(e.code(), ErrorCode::Session(-18 | -19));

@@ -14,59 +14,89 @@
 //! notice acknowledges it at once. Linux leaves that mode by itself when we send, which is
 //! why it is set again before every wait rather than once.
 
-use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
 
 use ssh2::{BlockDirections, ErrorCode, Session, Sftp};
 
 /// libssh2's "would block" (`LIBSSH2_ERROR_EAGAIN`).
 const LIBSSH2_ERROR_EAGAIN: i32 = -37;
-/// libssh2's timeout (`LIBSSH2_ERROR_TIMEOUT`), for a start that does not end in time.
+/// libssh2's timeout (`LIBSSH2_ERROR_TIMEOUT`), for a wait that goes on too long.
 const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
 /// libssh2's failed receive (`LIBSSH2_ERROR_SOCKET_RECV`), for a wait that fails.
 const LIBSSH2_ERROR_SOCKET_RECV: i32 = -43;
 
-/// `session.sftp()`, given up after `timeout` as the blocking call would be (libssh2's error
-/// `LIBSSH2_ERROR_TIMEOUT`). The session is blocking again afterwards, whatever the outcome.
-pub(crate) fn start_sftp(session: &Session, timeout: Duration) -> Result<Sftp, ssh2::Error> {
+/// Why the subsystem did not start.
+pub(crate) struct StartFailure {
+    pub error: ssh2::Error,
+    /// The connection was gone when it failed (closed or reset by the other end, or a wait
+    /// that timed out): the network's doing, whatever libssh2 called it. libssh2 reports a
+    /// connection cut while the channel opens as "Unable to startup channel", the same as a
+    /// server refusing it.
+    pub connection_lost: bool,
+}
+
+/// `session.sftp()`, giving up when the server sends nothing for `idle`, as libssh2's
+/// blocking calls do. The session is blocking again afterwards. On failure the connection
+/// is shut down: the caller drops the session, and libssh2 would otherwise wait, again up to
+/// `idle` and past any stop, for the server to close the half-opened channel.
+pub(crate) fn start_sftp(session: &Session, idle: Duration) -> Result<Sftp, StartFailure> {
     let fd = session.as_raw_fd();
-    // None: a timeout too long to add to the clock (an embedder's Duration::MAX), no deadline.
-    let deadline = Instant::now().checked_add(timeout);
     session.set_blocking(false);
     let started = loop {
         match session.sftp() {
             Err(e) if e.code() == ErrorCode::Session(LIBSSH2_ERROR_EAGAIN) => {}
             done => break done,
         }
-        let left = deadline.map_or(Duration::MAX, |d| {
-            d.saturating_duration_since(Instant::now())
-        });
-        if left.is_zero() {
-            break Err(timed_out());
-        }
         quick_ack(fd);
-        if let Err(e) = wait(fd, session.block_directions(), left) {
-            break Err(ssh2::Error::from_errno(ErrorCode::Session(
-                match e.kind() {
+        if let Err(e) = wait(fd, session.block_directions(), idle) {
+            break Err(ssh2::Error::new(
+                ErrorCode::Session(match e.kind() {
                     std::io::ErrorKind::TimedOut => LIBSSH2_ERROR_TIMEOUT,
                     _ => LIBSSH2_ERROR_SOCKET_RECV,
+                }),
+                match e.kind() {
+                    std::io::ErrorKind::TimedOut => "timed out starting the SFTP subsystem",
+                    _ => "the connection failed while the SFTP subsystem started",
                 },
-            )));
+            ));
         }
     };
     session.set_blocking(true);
-    started
+    started.map_err(|error| {
+        let connection_lost =
+            error.code() == ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT) || connection_gone(fd);
+        // SAFETY: the session's own socket; shutting it down only makes its later use fail.
+        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        StartFailure {
+            error,
+            connection_lost,
+        }
+    })
 }
 
-fn timed_out() -> ssh2::Error {
-    ssh2::Error::new(
-        ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT),
-        "timed out starting the SFTP subsystem",
-    )
+/// Whether the other end closed or reset the connection: a peek finds its end of stream or
+/// an error, where a live connection has nothing to read (or something).
+fn connection_gone(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: a one-byte buffer of ours; MSG_PEEK leaves the stream as it is.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            std::ptr::from_mut(&mut byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => true,
+        n if n > 0 => false,
+        _ => std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock,
+    }
 }
 
 #[cfg(target_os = "linux")]
-fn quick_ack(fd: std::os::fd::RawFd) {
+fn quick_ack(fd: RawFd) {
     let on: libc::c_int = 1;
     // SAFETY: a valid socket and a c_int option of its size; failure only costs the speed-up.
     unsafe {
@@ -81,14 +111,10 @@ fn quick_ack(fd: std::os::fd::RawFd) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn quick_ack(_fd: std::os::fd::RawFd) {}
+fn quick_ack(_fd: RawFd) {}
 
 /// Waits until the socket is ready in the directions libssh2 waits for, or `timeout`.
-fn wait(
-    fd: std::os::fd::RawFd,
-    directions: BlockDirections,
-    timeout: Duration,
-) -> std::io::Result<()> {
+fn wait(fd: RawFd, directions: BlockDirections, timeout: Duration) -> std::io::Result<()> {
     let events = match directions {
         BlockDirections::Outbound => libc::POLLOUT,
         BlockDirections::Both => libc::POLLIN | libc::POLLOUT,

@@ -96,6 +96,13 @@ pub struct Config {
     pub macs: Option<String>,
     /// `RekeyLimit` (e.g. `1M`: the server starts a new key exchange after each MiB).
     pub rekey_limit: Option<String>,
+    /// What sessions run instead of `internal-sftp`: `Some("")` serves no SFTP at all (no
+    /// `Subsystem` line, no `ForceCommand`), another command is run through the user's shell
+    /// (root's, with [`Config::root_login`]: the test user has none).
+    pub force_command: Option<String>,
+    /// root may log in too, with the keys of [`Sshd::key`] (`PermitRootLogin
+    /// prohibit-password`).
+    pub root_login: bool,
 }
 
 /// A running sshd.
@@ -179,10 +186,20 @@ impl Sshd {
         } else {
             ("no", "yes", "no")
         };
-        let force = if config.drop_box {
-            "internal-sftp -P rename,posix-rename,remove"
+        let force = match &config.force_command {
+            Some(command) => command.as_str(),
+            None if config.drop_box => "internal-sftp -P rename,posix-rename,remove",
+            None => "internal-sftp",
+        };
+        let sftp = if force.is_empty() {
+            String::new()
         } else {
-            "internal-sftp"
+            format!("Subsystem sftp internal-sftp\nForceCommand {force}\n")
+        };
+        let (root_login, users) = if config.root_login {
+            ("prohibit-password", format!("{USER} root"))
+        } else {
+            ("no", USER.to_owned())
         };
         if let Some(root) = &chroot {
             extra.push_str(&format!("ChrootDirectory {}\n", root.display()));
@@ -212,10 +229,9 @@ impl Sshd {
              PasswordAuthentication {password}\n\
              KbdInteractiveAuthentication {keyboard}\n\
              PubkeyAuthentication yes\n\
-             PermitRootLogin no\n\
-             AllowUsers {USER}\n\
-             Subsystem sftp internal-sftp\n\
-             ForceCommand {force}\n\
+             PermitRootLogin {root_login}\n\
+             AllowUsers {users}\n\
+             {sftp}\
              {extra}\
              MaxStartups 200:30:400\n\
              MaxAuthTries 10\n\
