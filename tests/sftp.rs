@@ -763,55 +763,50 @@ async fn every_cipher_family_moves_files_both_ways() {
     }
     // libssh2 1.11 has no SHA-1 MACs: a server with nothing else fails at the handshake,
     // naming the server.
-    let Some(server) = server(
+    let Some((err, endpoint)) = receive_refused(
         "hmac-sha1 only",
         Config {
             ciphers: Some("aes128-ctr".into()),
             macs: Some("hmac-sha1".into()),
             ..Config::default()
         },
-    ) else {
-        return;
-    };
-    let dir = temp();
-    let err = receive(
-        "sftp",
-        access_on(&server, "/etc/hostname"),
-        &dir.path().join("never"),
     )
     .await
-    .unwrap_err();
-    let endpoint = format!("127.0.0.1:{}", server.port());
+    else {
+        return;
+    };
     assert!(
         err.message.contains("SSH handshake failed") && err.message.contains(&endpoint),
         "{err}"
     );
-    assert!(!dir.path().join("never").exists());
+}
+
+/// Starts a server in `config` (None where this machine cannot) and receives from it a file
+/// that it must refuse: the error and the server's `host:port`, once checked that no file was
+/// left.
+async fn receive_refused(name: &str, config: Config) -> Option<(red_wasm::Error, String)> {
+    let server = server(name, config)?;
+    let dir = temp();
+    let target = dir.path().join("never");
+    let err = receive("sftp", access_on(&server, "/etc/hostname"), &target)
+        .await
+        .unwrap_err();
+    assert!(!target.exists(), "{name}: a file was left");
+    Some((err, format!("127.0.0.1:{}", server.port())))
 }
 
 /// A server with no SFTP subsystem (no `Subsystem sftp`) refuses the channel's request and
 /// keeps the connection: `remote`, naming the server, where a cut link would be `network`.
 #[tokio::test]
 async fn a_server_without_sftp_is_a_remote_error() {
-    let Some(server) = server(
-        "no SFTP",
-        Config {
-            force_command: Some(String::new()),
-            ..Config::default()
-        },
-    ) else {
+    let config = Config {
+        force_command: Some(String::new()),
+        ..Config::default()
+    };
+    let Some((err, endpoint)) = receive_refused("no SFTP", config).await else {
         return;
     };
-    let dir = temp();
-    let err = receive(
-        "sftp",
-        access_on(&server, "/etc/hostname"),
-        &dir.path().join("x"),
-    )
-    .await
-    .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Remote, "{err}");
-    let endpoint = format!("127.0.0.1:{}", server.port());
     assert!(
         err.message.contains("offers no SFTP") && err.message.contains(&endpoint),
         "{err}"

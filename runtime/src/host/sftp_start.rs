@@ -50,16 +50,17 @@ pub(crate) fn start_sftp(session: &Session, idle: Duration) -> Result<Sftp, Star
         }
         quick_ack(fd);
         if let Err(e) = wait(fd, session.block_directions(), idle) {
-            break Err(ssh2::Error::new(
-                ErrorCode::Session(match e.kind() {
-                    std::io::ErrorKind::TimedOut => LIBSSH2_ERROR_TIMEOUT,
-                    _ => LIBSSH2_ERROR_SOCKET_RECV,
-                }),
-                match e.kind() {
-                    std::io::ErrorKind::TimedOut => "timed out starting the SFTP subsystem",
-                    _ => "the connection failed while the SFTP subsystem started",
-                },
-            ));
+            let (code, message) = match e.kind() {
+                std::io::ErrorKind::TimedOut => (
+                    LIBSSH2_ERROR_TIMEOUT,
+                    "timed out starting the SFTP subsystem",
+                ),
+                _ => (
+                    LIBSSH2_ERROR_SOCKET_RECV,
+                    "the connection failed while the SFTP subsystem started",
+                ),
+            };
+            break Err(ssh2::Error::new(ErrorCode::Session(code), message));
         }
     };
     session.set_blocking(true);
