@@ -785,12 +785,15 @@ async fn every_cipher_family_moves_files_both_ways() {
 /// that it must refuse: the error and the server's `host:port`, once checked that no file was
 /// left.
 async fn receive_refused(name: &str, config: Config) -> Option<(red_wasm::Error, String)> {
+    let as_root = config.root_login;
     let server = server(name, config)?;
+    let mut access = access_on(&server, "/etc/hostname");
+    if as_root {
+        access["auth"] = json!({"username": "root", "privateKey": server.key(KeyKind::Ed25519)});
+    }
     let dir = temp();
     let target = dir.path().join("never");
-    let err = receive("sftp", access_on(&server, "/etc/hostname"), &target)
-        .await
-        .unwrap_err();
+    let err = receive("sftp", access, &target).await.unwrap_err();
     assert!(!target.exists(), "{name}: a file was left");
     Some((err, format!("127.0.0.1:{}", server.port())))
 }
@@ -799,16 +802,52 @@ async fn receive_refused(name: &str, config: Config) -> Option<(red_wasm::Error,
 /// keeps the connection: `remote`, naming the server, where a cut link would be `network`.
 #[tokio::test]
 async fn a_server_without_sftp_is_a_remote_error() {
-    let config = Config {
-        force_command: Some(String::new()),
-        ..Config::default()
-    };
-    let Some((err, endpoint)) = receive_refused("no SFTP", config).await else {
+    // No `Subsystem sftp` line; sessions that run a command that ends at once, through the
+    // test user's shell (nologin) and through root's (`false`), which libssh2 reports as a
+    // response it waited for in vain.
+    for (name, command, root_login) in [
+        ("no SFTP", "", false),
+        ("nologin instead of SFTP", "true", false),
+        ("`false` instead of SFTP", "false", true),
+    ] {
+        let config = Config {
+            force_command: Some(command.into()),
+            root_login,
+            ..Config::default()
+        };
+        let Some((err, endpoint)) = receive_refused(name, config).await else {
+            return;
+        };
+        assert_eq!(err.kind, ErrorKind::Remote, "{name}: {err}");
+        assert!(
+            err.message.contains("offers no SFTP") && err.message.contains(&endpoint),
+            "{name}: {err}"
+        );
+    }
+}
+
+/// A wrong password at a server that hangs up after one failed try (`MaxAuthTries 1`, its
+/// SSH_MSG_DISCONNECT first): `auth`, with the server's reason, not a broken link.
+#[tokio::test]
+async fn a_wrong_password_that_the_server_hangs_up_on_is_an_auth_error() {
+    let Some(server) = server(
+        "MaxAuthTries 1",
+        Config {
+            max_auth_tries: Some(1),
+            ..Config::default()
+        },
+    ) else {
         return;
     };
-    assert_eq!(err.kind, ErrorKind::Remote, "{err}");
+    let mut access = access_on(&server, "/etc/hostname");
+    access["auth"]["password"] = json!("not the password");
+    let dir = temp();
+    let err = receive("sftp", access, &dir.path().join("never"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Auth, "{err}");
     assert!(
-        err.message.contains("offers no SFTP") && err.message.contains(&endpoint),
+        err.message.contains("the server ended the session"),
         "{err}"
     );
 }
@@ -880,45 +919,94 @@ async fn an_sftp_start_that_never_answers_ends_at_the_idle_timeout_or_a_stop() {
 
 /// A link cut at any point of a session's start (key exchange, login, channel open,
 /// subsystem request, SFTP version) is the network's doing: every cut ends as `network`,
-/// never as a server without SFTP (`remote`) or a refused login (`auth`).
+/// never as a server without SFTP (`remote`) or a refused login (`auth`), for each way of
+/// logging in. libssh2 reports a keyboard-interactive or key login that breaks as refused.
 #[tokio::test]
 async fn a_cut_anywhere_in_a_sessions_start_is_a_network_error() {
     let scratch = sshd().scratch();
     let remote = scratch.put("small.bin", b"small");
     let path = remote.display().to_string();
+    // A whole session (with the five-byte file) is about 2.7 kB from the server; past its
+    // start, a cut is in the download, which is `network` too.
+    let every = (0..3200).step_by(24);
+    cut_everywhere("password", sshd_addr(), every.clone(), |proxy| {
+        through(proxy, "filePath", &path)
+    })
+    .await;
+    // From the end of the key exchange on, for the other two.
+    let login = (1000..3200).step_by(24);
+    cut_everywhere("Ed25519 key", sshd_addr(), login.clone(), |proxy| {
+        json!({"host": "127.0.0.1", "port": proxy.port(),
+               "auth": {"username": USER, "privateKey": sshd().key(KeyKind::Ed25519)},
+               "filePath": path})
+        .to_string()
+    })
+    .await;
+    let Some(pam) = server(
+        "keyboard-interactive (PAM)",
+        Config {
+            keyboard_interactive_only: true,
+            ..Config::default()
+        },
+    ) else {
+        return;
+    };
+    let pam_scratch = pam.scratch();
+    let pam_file = pam_scratch.put("small.bin", b"small");
+    let pam_addr = format!("127.0.0.1:{}", pam.port()).parse().unwrap();
+    cut_everywhere("keyboard-interactive", pam_addr, login, |proxy| {
+        through(proxy, "filePath", &pam_file.display().to_string())
+    })
+    .await;
+}
+
+/// Receives through a proxy to `server` that cuts the server's bytes after each of `cuts`
+/// (`access` gives the access through it): each receive is whole or `network`, leaving no
+/// file, and both happen.
+async fn cut_everywhere(
+    login: &str,
+    server: std::net::SocketAddr,
+    cuts: impl Iterator<Item = u64>,
+    access: impl Fn(&red_wasm_testkit::proxy::CutProxy) -> String,
+) {
     let dir = temp();
     let target = dir.path().join("small.bin");
     let options = TransferOptions {
         retries: 0,
         ..TransferOptions::default()
     };
-    // A whole session (with the five-byte file) is about 2.7 kB from the server; past its
-    // start, a cut is in the download, which is `network` too.
-    let (mut cuts, mut whole) = (0, false);
-    for cut in (0..3200).step_by(24) {
-        let proxy = red_wasm_testkit::proxy::CutProxy::start(sshd_addr(), cut);
+    let (mut broken, mut whole) = (0, 0);
+    for cut in cuts {
+        let proxy = red_wasm_testkit::proxy::CutProxy::start(server, cut);
         let result = connector("sftp")
             .receive(
-                &through(&proxy, "filePath", &path),
+                &access(&proxy),
                 ReceiveTarget::File(target.clone()),
                 &options,
             )
             .await;
         match result {
             Ok(_) => {
-                whole = true;
+                whole += 1;
                 std::fs::remove_file(&target).unwrap();
             }
             Err(e) => {
-                assert_eq!(e.kind, ErrorKind::Network, "cut after {cut} bytes: {e}");
-                assert!(!target.exists(), "cut after {cut} bytes: a file was left");
-                cuts += 1;
+                assert_eq!(
+                    e.kind,
+                    ErrorKind::Network,
+                    "{login}, cut after {cut} bytes: {e}"
+                );
+                assert!(
+                    !target.exists(),
+                    "{login}, cut after {cut} bytes: a file was left"
+                );
+                broken += 1;
             }
         }
     }
     assert!(
-        cuts > 100 && whole,
-        "{cuts} cut sessions; a whole one: {whole}"
+        broken > 20 && whole > 0,
+        "{login}: {broken} cut, {whole} whole"
     );
 }
 

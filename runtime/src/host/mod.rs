@@ -13,6 +13,7 @@ pub mod log;
 pub mod retry;
 pub mod sftp;
 mod sftp_start;
+mod ssh_fault;
 pub mod stderr;
 
 use std::sync::Arc;

@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::sftp_start::start_sftp;
+use super::ssh_fault::{connection_gone, watching_disconnect};
 use ssh2::{ErrorCode, HostKeyType, MethodType, OpenFlags, OpenType, Session, Sftp};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use wasmtime::component::Resource;
@@ -790,9 +791,11 @@ fn connect(
         let e = failure.error;
         // The connection failing as the subsystem starts is the network's doing, not a
         // server without SFTP.
-        if failure.connection_lost || connection_failed(&e) {
+        if failure.connection_lost {
             return network(endpoint, "the SFTP subsystem could not start on", &e);
         }
+        // The connection is still there: the server refused the channel, or its SFTP server
+        // ended at once (libssh2 then says it waited for a response in vain).
         Error::new(ErrorKind::Remote, format!("{endpoint} offers no SFTP: {e}"))
     })?;
     Ok(Connection {
@@ -800,20 +803,6 @@ fn connect(
         sftp,
         _watch: watch,
     })
-}
-
-/// Whether libssh2 failed because the connection did (it broke, closed or went silent), not
-/// because the server answered no.
-fn connection_failed(e: &ssh2::Error) -> bool {
-    matches!(
-        e.code(),
-        ErrorCode::Session(
-            LIBSSH2_ERROR_SOCKET_SEND
-                | LIBSSH2_ERROR_TIMEOUT
-                | LIBSSH2_ERROR_SOCKET_DISCONNECT
-                | LIBSSH2_ERROR_SOCKET_RECV
-        )
-    )
 }
 
 fn network(endpoint: &str, what: &str, detail: &dyn std::fmt::Display) -> Error {
@@ -935,10 +924,42 @@ fn handshake(
     Ok((session, watch))
 }
 
-/// Logs in with the configured credential. A password goes by the `password` method, then
-/// by `keyboard-interactive` (answering the server's prompts with it) when the server offers
-/// that: PAM servers often take passwords only that way.
+/// Logs in with the configured credential (see [`authenticate`]). A failure is `auth` when
+/// the server refused: it keeps the connection, or says why it ends it (OpenSSH at
+/// `MaxAuthTries`). It is `network` when the connection broke or the server went silent:
+/// libssh2 reports a broken keyboard-interactive or key login as a refusal, so the
+/// connection is looked at ([`ssh_fault`](super::ssh_fault)).
 fn login(
+    dial: &Dial,
+    session: &Session,
+    timeout: Duration,
+    stop: &CancellationToken,
+) -> Result<(), Error> {
+    let (result, disconnect) =
+        watching_disconnect(session, || authenticate(dial, session, timeout, stop));
+    let Err(e) = result else {
+        return Ok(());
+    };
+    if stop.is_cancelled() {
+        return Err(stopped());
+    }
+    match disconnect {
+        Some(why) if e.kind == ErrorKind::Auth && !why.is_empty() => Err(Error::new(
+            ErrorKind::Auth,
+            format!("{} (the server ended the session: {why})", e.message),
+        )),
+        None if e.kind == ErrorKind::Auth && connection_gone(session) => {
+            Err(network(&dial.endpoint, "SSH login cut off at", &e.message))
+        }
+        _ => Err(e),
+    }
+}
+
+/// Tries the configured credential. A password goes by the `password` method, then by
+/// `keyboard-interactive` (answering the server's prompts with it) when the server offers
+/// that: PAM servers often take passwords only that way. A server that stays silent for
+/// `timeout` is `network`; every other failure `auth`, for [`login`] to look at again.
+fn authenticate(
     dial: &Dial,
     session: &Session,
     timeout: Duration,
@@ -981,7 +1002,7 @@ fn login(
             check_stop(stop)?;
             if !session.authenticated()
                 && offers("keyboard-interactive")
-                && !last.as_ref().is_some_and(connection_failed)
+                && !connection_gone(session)
             {
                 let mut answer = PasswordPrompter {
                     password,
@@ -998,11 +1019,10 @@ fn login(
                 let detail = format!("the server takes no password (it offers: {methods})");
                 return Err(failed("password", Some(&detail)));
             }
-            if let Some(e) = last.as_ref().filter(|e| connection_failed(e)) {
-                check_stop(stop)?;
-                return Err(network(endpoint, "SSH login cut off at", &e));
+            match last {
+                Some(e) if timed_out(&e) => Err(network(endpoint, "SSH login timed out at", &e)),
+                last => Err(failed("password", last.as_ref().map(ssh2::Error::message))),
             }
-            Err(failed("password", last.as_ref().map(ssh2::Error::message)))
         }
         Credential::PrivateKey(key) => {
             let encrypted = key_is_encrypted(&key.key);
@@ -1020,9 +1040,8 @@ fn login(
             let Err(e) = result else {
                 return Err(failed("private key", None));
             };
-            if connection_failed(&e) {
-                check_stop(stop)?;
-                return Err(network(endpoint, "SSH login cut off at", &e));
+            if timed_out(&e) {
+                return Err(network(endpoint, "SSH login timed out at", &e));
             }
             // libssh2 says "Unsupported private key format" (or similar) when it cannot
             // decrypt a key; the server's refusals are these two codes.
@@ -1034,6 +1053,11 @@ fn login(
             Err(failed("private key", Some(e.message())))
         }
     }
+}
+
+/// Whether libssh2 gave up waiting (the server said nothing for the timeout).
+fn timed_out(e: &ssh2::Error) -> bool {
+    e.code() == ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT)
 }
 
 /// Answers keyboard-interactive prompts with the password: a prompt that does not echo and
@@ -2007,11 +2031,8 @@ fn whole(size: u64) -> Pending {
 /// to the session failing).
 const LIBSSH2_ERROR_SFTP_PROTOCOL: i32 = -31;
 
-/// libssh2's errors of a connection that failed (libssh2.h).
-const LIBSSH2_ERROR_SOCKET_SEND: i32 = -7;
+/// libssh2's error of a wait that timed out (libssh2.h).
 const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
-const LIBSSH2_ERROR_SOCKET_DISCONNECT: i32 = -13;
-const LIBSSH2_ERROR_SOCKET_RECV: i32 = -43;
 
 /// Writes the `pending` ranges of the input into the open remote file (at `remote_path`)
 /// of `session`; a single large range goes in two halves in parallel, the second over its

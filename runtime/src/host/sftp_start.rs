@@ -19,6 +19,8 @@ use std::time::Duration;
 
 use ssh2::{BlockDirections, ErrorCode, Session, Sftp};
 
+use super::ssh_fault::connection_gone;
+
 /// libssh2's "would block" (`LIBSSH2_ERROR_EAGAIN`).
 const LIBSSH2_ERROR_EAGAIN: i32 = -37;
 /// libssh2's timeout (`LIBSSH2_ERROR_TIMEOUT`), for a wait that goes on too long.
@@ -32,7 +34,7 @@ pub(crate) struct StartFailure {
     /// The connection was gone when it failed (closed or reset by the other end, or a wait
     /// that timed out): the network's doing, whatever libssh2 called it. libssh2 reports a
     /// connection cut while the channel opens as "Unable to startup channel", the same as a
-    /// server refusing it.
+    /// server refusing it, and an SFTP server that ends at once as a receive error.
     pub connection_lost: bool,
 }
 
@@ -66,7 +68,7 @@ pub(crate) fn start_sftp(session: &Session, idle: Duration) -> Result<Sftp, Star
     session.set_blocking(true);
     started.map_err(|error| {
         let connection_lost =
-            error.code() == ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT) || connection_gone(fd);
+            error.code() == ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT) || connection_gone(session);
         // SAFETY: the session's own socket; shutting it down only makes its later use fail.
         unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
         StartFailure {
@@ -74,26 +76,6 @@ pub(crate) fn start_sftp(session: &Session, idle: Duration) -> Result<Sftp, Star
             connection_lost,
         }
     })
-}
-
-/// Whether the other end closed or reset the connection: a peek finds its end of stream or
-/// an error, where a live connection has nothing to read (or something).
-fn connection_gone(fd: RawFd) -> bool {
-    let mut byte = 0u8;
-    // SAFETY: a one-byte buffer of ours; MSG_PEEK leaves the stream as it is.
-    let n = unsafe {
-        libc::recv(
-            fd,
-            std::ptr::from_mut(&mut byte).cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    match n {
-        0 => true,
-        n if n > 0 => false,
-        _ => std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock,
-    }
 }
 
 #[cfg(target_os = "linux")]

@@ -103,6 +103,8 @@ pub struct Config {
     /// root may log in too, with the keys of [`Sshd::key`] (`PermitRootLogin
     /// prohibit-password`).
     pub root_login: bool,
+    /// `MaxAuthTries` (default 10): at 1, a wrong password ends the session.
+    pub max_auth_tries: Option<u32>,
 }
 
 /// A running sshd.
@@ -234,9 +236,10 @@ impl Sshd {
              {sftp}\
              {extra}\
              MaxStartups 200:30:400\n\
-             MaxAuthTries 10\n\
+             MaxAuthTries {max_auth_tries}\n\
              LogLevel ERROR\n",
-            dir = dir.path().display()
+            dir = dir.path().display(),
+            max_auth_tries = config.max_auth_tries.unwrap_or(10),
         )
         .unwrap();
         drop(file);
