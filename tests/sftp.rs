@@ -1010,6 +1010,66 @@ async fn cut_everywhere(
     );
 }
 
+/// A server that goes silent at any point of a session (the proxy stops forwarding its
+/// bytes) costs at most two waits of the timeout (1 s here, for every step): the one that
+/// notices, and the file handle's close. Freeing the session used to wait again, up to four
+/// times in all, even after the file was in place.
+#[tokio::test]
+async fn a_server_that_goes_silent_costs_at_most_two_timeouts() {
+    let scratch = sshd().scratch();
+    let remote = scratch.put("small.bin", b"small");
+    let path = remote.display().to_string();
+    let dir = temp();
+    let target = dir.path().join("small.bin");
+    let idle = std::time::Duration::from_secs(1);
+    let runtime = runtime_with_idle_timeout(idle);
+    let options = TransferOptions {
+        retries: 0,
+        ..TransferOptions::default()
+    };
+    let mut whole = 0;
+    for after in (0..3200).step_by(200) {
+        let proxy = red_wasm_testkit::proxy::CutProxy::start_stalling(sshd_addr(), 0, after);
+        let mut access: Value = serde_json::from_str(&through(&proxy, "filePath", &path)).unwrap();
+        for field in ["timeout", "authTimeout", "bannerTimeout"] {
+            access[field] = json!(1);
+        }
+        let started = std::time::Instant::now();
+        let result = runtime
+            .load("sftp")
+            .unwrap()
+            .receive(
+                &access.to_string(),
+                ReceiveTarget::File(target.clone()),
+                &options,
+            )
+            .await;
+        let took = started.elapsed();
+        match result {
+            Ok(_) => {
+                whole += 1;
+                std::fs::remove_file(&target).unwrap();
+            }
+            Err(e) => {
+                assert_eq!(
+                    e.kind,
+                    ErrorKind::Network,
+                    "silent after {after} bytes: {e}"
+                );
+                assert!(
+                    !target.exists(),
+                    "silent after {after} bytes: a file was left"
+                );
+            }
+        }
+        assert!(
+            took < idle * 2 + idle / 2,
+            "silent after {after} bytes: ended after {took:?}"
+        );
+    }
+    assert!(whole > 0, "no session was whole");
+}
+
 /// An embedder that means "no limit" by the longest Duration (as the idle timeout and as the
 /// time limit) gets a working transfer, not a panic from adding it to the clock.
 #[tokio::test]

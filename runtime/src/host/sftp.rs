@@ -186,6 +186,21 @@ struct Connection {
     _watch: DropGuard,
 }
 
+impl Drop for Connection {
+    /// Hangs up without waiting for the server. Freeing the SFTP channel makes libssh2 wait
+    /// for the server to close it, up to the idle timeout: a server that stalls after the
+    /// last file kept a finished transfer waiting that long (1000 s by default), and a
+    /// failed one waited again. Nothing is in flight by now (uploads are acknowledged and
+    /// their files closed before they are renamed), and the sessions that ended well have
+    /// said goodbye (`disconnect`) already.
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: the session's own socket, still open; shutting it down only makes the
+        // channel's and the session's last messages fail at once.
+        unsafe { libc::shutdown(self.session.as_raw_fd(), libc::SHUT_RDWR) };
+    }
+}
+
 /// Where work that had to go on over a new session (its own dropped) leaves that session:
 /// the one it was given is dead, and whoever gave it goes on with this one.
 type Replacement = std::cell::Cell<Option<Connection>>;
