@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::sftp_start::start_sftp;
-use super::ssh_fault::{connection_gone, watching_disconnect};
+use super::ssh_fault::{connection_gone, timed_out, watching_disconnect};
 use ssh2::{ErrorCode, HostKeyType, MethodType, OpenFlags, OpenType, Session, Sftp};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use wasmtime::component::Resource;
@@ -1070,11 +1070,6 @@ fn authenticate(
     }
 }
 
-/// Whether libssh2 gave up waiting (the server said nothing for the timeout).
-fn timed_out(e: &ssh2::Error) -> bool {
-    e.code() == ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT)
-}
-
 /// Answers keyboard-interactive prompts with the password: a prompt that does not echo and
 /// asks for a password, for a few rounds at most. Any other prompt (a one-time code, a
 /// token) gets an empty answer: the password is never typed where something else is asked.
@@ -2045,9 +2040,6 @@ fn whole(size: u64) -> Pending {
 /// libssh2's error for a request the SFTP server answered with a failure status (as opposed
 /// to the session failing).
 const LIBSSH2_ERROR_SFTP_PROTOCOL: i32 = -31;
-
-/// libssh2's error of a wait that timed out (libssh2.h).
-const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
 
 /// Writes the `pending` ranges of the input into the open remote file (at `remote_path`)
 /// of `session`; a single large range goes in two halves in parallel, the second over its

@@ -19,12 +19,10 @@ use std::time::Duration;
 
 use ssh2::{BlockDirections, ErrorCode, Session, Sftp};
 
-use super::ssh_fault::connection_gone;
+use super::ssh_fault::{connection_gone, timed_out, LIBSSH2_ERROR_TIMEOUT};
 
 /// libssh2's "would block" (`LIBSSH2_ERROR_EAGAIN`).
 const LIBSSH2_ERROR_EAGAIN: i32 = -37;
-/// libssh2's timeout (`LIBSSH2_ERROR_TIMEOUT`), for a wait that goes on too long.
-const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
 /// libssh2's failed receive (`LIBSSH2_ERROR_SOCKET_RECV`), for a wait that fails.
 const LIBSSH2_ERROR_SOCKET_RECV: i32 = -43;
 
@@ -67,8 +65,7 @@ pub(crate) fn start_sftp(session: &Session, idle: Duration) -> Result<Sftp, Star
     };
     session.set_blocking(true);
     started.map_err(|error| {
-        let connection_lost =
-            error.code() == ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT) || connection_gone(session);
+        let connection_lost = timed_out(&error) || connection_gone(session);
         // SAFETY: the session's own socket; shutting it down only makes its later use fail.
         unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
         StartFailure {
@@ -78,7 +75,6 @@ pub(crate) fn start_sftp(session: &Session, idle: Duration) -> Result<Sftp, Star
     })
 }
 
-#[cfg(target_os = "linux")]
 fn quick_ack(fd: RawFd) {
     let on: libc::c_int = 1;
     // SAFETY: a valid socket and a c_int option of its size; failure only costs the speed-up.
@@ -92,9 +88,6 @@ fn quick_ack(fd: RawFd) {
         );
     }
 }
-
-#[cfg(not(target_os = "linux"))]
-fn quick_ack(_fd: RawFd) {}
 
 /// Waits until the socket is ready in the directions libssh2 waits for, or `timeout`.
 fn wait(fd: RawFd, directions: BlockDirections, timeout: Duration) -> std::io::Result<()> {

@@ -17,6 +17,15 @@ use ssh2::Session;
 /// libssh2's `LIBSSH2_CALLBACK_DISCONNECT`.
 const CALLBACK_DISCONNECT: c_int = 2;
 
+/// libssh2's error of a wait that timed out (`LIBSSH2_ERROR_TIMEOUT`).
+pub(crate) const LIBSSH2_ERROR_TIMEOUT: i32 = -9;
+
+/// Whether libssh2 (or our own wait) gave up waiting: the server said nothing for the
+/// timeout, which is the network's doing whatever step it happened in.
+pub(crate) fn timed_out(e: &ssh2::Error) -> bool {
+    e.code() == ssh2::ErrorCode::Session(LIBSSH2_ERROR_TIMEOUT)
+}
+
 extern "C" {
     // libssh2 1.11.1 and later (the vendored copy is 1.11.2).
     fn libssh2_session_callback_set2(
