@@ -464,6 +464,18 @@ async fn send_logged(
     (result, recorder.lines())
 }
 
+/// Receives `access` into `target`, recording the log.
+async fn receive_logged(
+    access: &str,
+    target: &std::path::Path,
+) -> (red_wasm::Result<red_wasm::Outcome>, Vec<String>) {
+    let (recorder, options) = recorded();
+    let result = connector("sftp")
+        .receive(access, ReceiveTarget::File(target.to_path_buf()), &options)
+        .await;
+    (result, recorder.lines())
+}
+
 /// A server in configuration `config`, or `None` (with the reason printed) when this
 /// machine cannot run it.
 fn server(name: &str, config: Config) -> Option<Sshd> {
@@ -1160,17 +1172,13 @@ async fn a_file_rewritten_in_the_same_second_is_not_spliced() {
     );
     let dir = temp();
     let target = dir.path().join("rewritten.bin");
-    let (logged, options) = recorded();
-    connector("sftp")
-        .receive(&access, ReceiveTarget::File(target.clone()), &options)
-        .await
-        .unwrap();
+    let (received, lines) = receive_logged(&access, &target).await;
+    received.unwrap();
     assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
     assert!(
         std::fs::read(&target).unwrap() == new,
         "all of the new version"
     );
-    let lines = logged.lines();
     assert!(
         lines
             .iter()
@@ -1208,17 +1216,13 @@ async fn after_starting_over_a_download_resumes_against_the_new_file() {
     );
     let dir = temp();
     let target = dir.path().join("changing.bin");
-    let (logged, options) = recorded();
-    connector("sftp")
-        .receive(&access, ReceiveTarget::File(target.clone()), &options)
-        .await
-        .unwrap();
+    let (received, lines) = receive_logged(&access, &target).await;
+    received.unwrap();
     assert!(
         std::fs::read(&target).unwrap() == new,
         "all of the new version"
     );
     assert_eq!(proxy.connections(), 3);
-    let lines = logged.lines();
     let count = |what: &str| lines.iter().filter(|l| l.contains(what)).count();
     assert_eq!(count("the file changed: starting over"), 1, "{lines:?}");
     assert_eq!(count("resuming from byte"), 1, "{lines:?}");
@@ -1272,14 +1276,10 @@ async fn a_resumption_waits_for_a_restarting_server() {
     );
     let dir = temp();
     let target = dir.path().join("restart.bin");
-    let (logged, options) = recorded();
-    connector("sftp")
-        .receive(&access, ReceiveTarget::File(target.clone()), &options)
-        .await
-        .unwrap();
+    let (received, lines) = receive_logged(&access, &target).await;
+    received.unwrap();
     assert!(std::fs::read(&target).unwrap() == data, "byte-identical");
     assert_eq!(proxy.connections(), 3, "cut, refused, resumed");
-    let lines = logged.lines();
     assert!(
         lines.iter().any(|l| l.contains("dialing again in 1 s")),
         "{lines:?}"
