@@ -31,7 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::sftp_start::start_sftp;
-use super::ssh_fault::{connection_gone, timed_out, watching_disconnect};
+use super::ssh_fault::{connection_gone, hang_up, timed_out, watching_disconnect};
 use ssh2::{ErrorCode, HostKeyType, MethodType, OpenFlags, OpenType, Session, Sftp};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use wasmtime::component::Resource;
@@ -194,10 +194,7 @@ impl Drop for Connection {
     /// their files closed before they are renamed), and the sessions that ended well have
     /// said goodbye (`disconnect`) already.
     fn drop(&mut self) {
-        use std::os::fd::AsRawFd as _;
-        // SAFETY: the session's own socket, still open; shutting it down only makes the
-        // channel's and the session's last messages fail at once.
-        unsafe { libc::shutdown(self.session.as_raw_fd(), libc::SHUT_RDWR) };
+        hang_up(&self.session);
     }
 }
 

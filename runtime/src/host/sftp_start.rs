@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use ssh2::{BlockDirections, ErrorCode, Session, Sftp};
 
-use super::ssh_fault::{connection_gone, timed_out, LIBSSH2_ERROR_TIMEOUT};
+use super::ssh_fault::{connection_gone, hang_up, timed_out, LIBSSH2_ERROR_TIMEOUT};
 
 /// libssh2's "would block" (`LIBSSH2_ERROR_EAGAIN`).
 const LIBSSH2_ERROR_EAGAIN: i32 = -37;
@@ -66,8 +66,7 @@ pub(crate) fn start_sftp(session: &Session, idle: Duration) -> Result<Sftp, Star
     session.set_blocking(true);
     started.map_err(|error| {
         let connection_lost = timed_out(&error) || connection_gone(session);
-        // SAFETY: the session's own socket; shutting it down only makes its later use fail.
-        unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+        hang_up(session);
         StartFailure {
             error,
             connection_lost,

@@ -98,3 +98,12 @@ pub(crate) fn connection_gone(session: &Session) -> bool {
     let ready = unsafe { libc::poll(&mut poll, 1, 0) };
     ready > 0 && poll.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }
+
+/// Shuts the session's connection down, both ways, so that libssh2's last messages on it
+/// (closing channels, freeing the session) fail at once instead of waiting, up to the idle
+/// timeout and past any stop, for a server that may never answer.
+pub(crate) fn hang_up(session: &Session) {
+    // SAFETY: the session's own socket, still open (the session owns it); shutting it down
+    // only makes its later use fail.
+    unsafe { libc::shutdown(session.as_raw_fd(), libc::SHUT_RDWR) };
+}
