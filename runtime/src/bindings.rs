@@ -16,6 +16,7 @@ wasmtime::component::bindgen!({
         "red:connector/local.source": crate::host::local::SourceHandle,
         "red:connector/local.dir-sink": crate::host::dir::DirSinkHandle,
         "red:connector/local.dir-source": crate::host::dir::DirSourceHandle,
+        "red:connector/local.tree-walk": crate::host::tree_walk::TreeWalkHandle,
         "red:connector/http.response": crate::host::http::ResponseHandle,
         "red:connector/sftp.session": crate::host::sftp::SessionHandle,
     },

@@ -344,11 +344,12 @@ impl Connector {
     ) -> Result<Outcome> {
         let started = Instant::now();
         self.require_directories(Direction::Send)?;
-        if let Some(listing) = listing {
-            Listing::parse(listing)?.check(source, crate::ErrorKind::LocalIo)?;
-        }
         let mut input = DirInput::open(source)?;
-        input.entries()?;
+        if let Some(listing) = listing {
+            let listing = Listing::parse(listing)?;
+            listing.check(source, crate::ErrorKind::LocalIo)?;
+            input.only(&listing.files())?;
+        }
         let call = Call::SendDir(listing.map(str::to_owned));
         let (_, state) = self
             .run(call, access, Local::DirInput(input), options)
@@ -488,9 +489,9 @@ impl Connector {
             }
             Local::Input(file) => input = Some(file),
             Local::DirOutput(folder) => dir_output = Some(folder),
-            Local::DirInput(mut folder) => {
+            Local::DirInput(folder) => {
                 // Each file to send widens the request budget, as each file received does.
-                meter.files(folder.file_count()?)?;
+                meter.files(folder.file_count())?;
                 dir_input = Some(folder);
             }
         }

@@ -41,7 +41,7 @@ pub mod bindings {
 pub use bindings::exports::red::connector::connector::{ConnectorInfo, Guest};
 pub use bindings::exports::red::connector::directories::Guest as DirectoryGuest;
 pub use bindings::red::connector::http;
-pub use bindings::red::connector::local::{DirEntry, DirSink, DirSource, Sink, Source};
+pub use bindings::red::connector::local::{DirEntry, DirSink, DirSource, Sink, Source, TreeWalk};
 pub use bindings::red::connector::sftp;
 
 /// Exports a connector: `export_connector!(Mine)` for one that implements [`Guest`] (single

@@ -7,7 +7,6 @@
 //! ([`DirInput`]) whose tree is listed once, without following links, and only listed files
 //! can be opened.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path, PathBuf};
@@ -277,21 +276,24 @@ fn current_umask() -> u32 {
     }
 }
 
-/// The folder a send-dir reads: its tree, listed once without following links, and its files
-/// opened beneath the folder's own handle, one name at a time, never following a link (so a
-/// folder swapped for a link during the send leads nowhere).
+/// The folder a send-dir reads: its tree, looked at once up front without following links
+/// (counted, not kept), and its files opened beneath the folder's own handle, one name at a
+/// time, never following a link (so a folder swapped for a link during the send leads
+/// nowhere).
 pub struct DirInput {
     root: PathBuf,
     /// The folder, open: what every file is opened beneath.
     handle: std::sync::Arc<File>,
-    /// The files and folders under `root`, by relative path; filled by [`DirInput::entries`].
-    tree: Option<BTreeMap<String, DirEntry>>,
-    /// Bytes of the files opened so far.
-    opened: u64,
+    /// The files to send and their bytes: the whole tree's, or the listing's.
+    files: u64,
+    bytes: u64,
+    /// Bytes of the files opened so far, by any [`Opener`] of the folder.
+    opened: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl DirInput {
-    /// Opens the folder `root`.
+    /// Opens the folder `root` and looks at its whole tree: a link or a special file in it is
+    /// an error naming it, before anything is sent.
     pub fn open(root: &Path) -> Result<Self, Error> {
         let what = |e: &std::io::Error| Error::local_io(format!("reading {}", root.display()), e);
         let handle = std::fs::OpenOptions::new()
@@ -308,62 +310,91 @@ impl DirInput {
                     what(&e)
                 }
             })?;
+        let (mut files, mut bytes) = (0, 0);
+        for entry in LocalWalk::new(root)? {
+            let entry = entry?;
+            if !entry.is_dir {
+                files += 1;
+                bytes += entry.size;
+            }
+        }
         Ok(DirInput {
             root: root.to_path_buf(),
             handle: std::sync::Arc::new(handle),
-            tree: None,
-            opened: 0,
+            files,
+            bytes,
+            opened: Default::default(),
         })
     }
 
-    /// Every folder and regular file under the folder, in path order (a folder before its
-    /// entries); a link or a special file is an error naming it.
-    pub fn entries(&mut self) -> Result<Vec<DirEntry>, Error> {
-        Ok(self.tree()?.values().cloned().collect())
+    /// Sends only `paths` (a listing's files, checked to be in the folder): what the file
+    /// count and the progress's total are of.
+    pub fn only(&mut self, paths: &[String]) -> Result<(), Error> {
+        self.files = paths.len() as u64;
+        self.bytes = 0;
+        for path in paths {
+            self.bytes += self.file(path)?.1;
+        }
+        Ok(())
     }
 
-    /// The tree, listed on first use.
-    fn tree(&mut self) -> Result<&BTreeMap<String, DirEntry>, Error> {
-        if self.tree.is_none() {
-            let mut tree = BTreeMap::new();
-            walk(&self.root, Path::new(""), 0, &mut tree)?;
-            self.tree = Some(tree);
-        }
-        Ok(self.tree.get_or_insert_with(BTreeMap::new))
+    /// Every folder and regular file under the folder, in path order (a folder before its
+    /// entries); a link or a special file is an error naming it. The whole tree:
+    /// [`DirInput::walk`] gives it a page at a time.
+    pub fn entries(&self) -> Result<Vec<DirEntry>, Error> {
+        let mut entries = self.walk()?.collect::<Result<Vec<_>, Error>>()?;
+        entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        Ok(entries)
+    }
+
+    /// The tree, an entry at a time, depth first.
+    pub fn walk(&self) -> Result<LocalWalk, Error> {
+        LocalWalk::new(&self.root)
     }
 
     /// The bytes of the files opened so far (each time it was opened).
     pub fn opened_bytes(&self) -> u64 {
-        self.opened
+        self.opened.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The number of files in the tree (listing it if need be).
-    pub fn file_count(&mut self) -> Result<u64, Error> {
-        Ok(self.tree()?.values().filter(|e| !e.is_dir).count() as u64)
+    /// The number of files to send.
+    pub fn file_count(&self) -> u64 {
+        self.files
     }
 
-    /// The listed file at `path`, opened without following a link.
-    pub fn open_file(&mut self, path: &str) -> Result<(Input, File), Error> {
-        let (relative, _) = self.listed(path)?;
+    /// The bytes of the files to send, as they were when the folder was opened.
+    pub fn byte_count(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The file at `path`, opened without following a link.
+    pub fn open_file(&self, path: &str) -> Result<(Input, File), Error> {
+        let (relative, _) = self.file(path)?;
         let input = self.opener().open(&relative)?;
-        self.opened += input.size;
         let reader = input.reader()?;
         Ok((input, reader))
     }
 
-    /// `path` checked: confined, and a file of the listing; with its listed size. (For
-    /// batches that open their files one by one, with [`DirInput::opener`].)
-    pub fn listed(&mut self, path: &str) -> Result<(PathBuf, u64), Error> {
+    /// `path` checked: confined, and a regular file in the folder; with its size. (For
+    /// batches that open their files one by one, with [`DirInput::opener`], which refuses a
+    /// link swapped in since.)
+    pub fn file(&self, path: &str) -> Result<(PathBuf, u64), Error> {
         let relative = confine(path)?;
-        let Some(entry) = self.tree()?.get(path).filter(|e| !e.is_dir) else {
-            return Err(Error::new(
+        let full = self.root.join(&relative);
+        match std::fs::symlink_metadata(&full) {
+            Ok(meta) if meta.is_file() => Ok((relative, meta.len())),
+            Ok(_) => Err(Error::new(
+                ErrorKind::LocalIo,
+                format!(
+                    "{}: not a regular file; send-dir sends regular files and folders only, and never follows a link",
+                    full.display()
+                ),
+            )),
+            Err(_) => Err(Error::new(
                 ErrorKind::NotFound,
                 format!("{}: no file {path} in it", self.root.display()),
-            ));
-        };
-        let size = entry.size;
-        self.opened += size;
-        Ok((relative, size))
+            )),
+        }
     }
 
     /// What opens the folder's files, on any thread.
@@ -371,7 +402,117 @@ impl DirInput {
         Opener {
             root: self.root.clone(),
             handle: self.handle.clone(),
+            opened: self.opened.clone(),
         }
+    }
+}
+
+/// A local folder's tree, an entry at a time (the host side of a `tree-walk` over a
+/// send-dir's folder): depth first, each folder before its entries, in the order the file
+/// system lists them. It holds one open folder per level, nothing else; a link, a special
+/// file or a name that is not UTF-8 is an error naming it, and ends the walk.
+pub struct LocalWalk {
+    root: PathBuf,
+    /// The folders being read, outermost first, each with its path under the root.
+    open: Vec<(std::fs::ReadDir, PathBuf)>,
+}
+
+impl LocalWalk {
+    fn new(root: &Path) -> Result<Self, Error> {
+        let read = std::fs::read_dir(root)
+            .map_err(|e| Error::local_io(format!("reading {}", root.display()), &e))?;
+        Ok(LocalWalk {
+            root: root.to_path_buf(),
+            open: vec![(read, PathBuf::new())],
+        })
+    }
+
+    /// Up to `max` more entries; none at the end.
+    pub fn page(&mut self, max: usize) -> Result<Vec<DirEntry>, Error> {
+        self.by_ref().take(max).collect()
+    }
+
+    /// The next entry of the innermost open folder, descending into a folder it names.
+    fn step(&mut self) -> Result<Option<DirEntry>, Error> {
+        loop {
+            let depth = self.open.len();
+            let Some((read, relative)) = self.open.last_mut() else {
+                return Ok(None);
+            };
+            let dir = self.root.join(&*relative);
+            let what =
+                |e: &std::io::Error| Error::local_io(format!("reading {}", dir.display()), e);
+            let Some(entry) = read.next() else {
+                self.open.pop();
+                continue;
+            };
+            let entry = entry.map_err(|e| what(&e))?;
+            let kind = entry.file_type().map_err(|e| what(&e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(Error::new(
+                    ErrorKind::LocalIo,
+                    format!(
+                        "reading {}: a name that is not UTF-8",
+                        entry.path().display()
+                    ),
+                ));
+            };
+            let child = relative.join(name);
+            let path = guest_path(&child);
+            if kind.is_dir() {
+                if depth > MAX_DEPTH {
+                    return Err(Error::new(
+                        ErrorKind::LocalIo,
+                        format!(
+                            "reading {}: folders nested too deep",
+                            entry.path().display()
+                        ),
+                    ));
+                }
+                let read = std::fs::read_dir(entry.path()).map_err(|e| {
+                    Error::local_io(format!("reading {}", entry.path().display()), &e)
+                })?;
+                self.open.push((read, child));
+                return Ok(Some(DirEntry {
+                    path,
+                    is_dir: true,
+                    size: 0,
+                }));
+            }
+            if kind.is_file() {
+                let size = entry.metadata().map_err(|e| what(&e))?.len();
+                return Ok(Some(DirEntry {
+                    path,
+                    is_dir: false,
+                    size,
+                }));
+            }
+            let sort = if kind.is_symlink() {
+                "a symbolic link"
+            } else {
+                "not a regular file or folder"
+            };
+            return Err(Error::new(
+                ErrorKind::LocalIo,
+                format!(
+                    "{}: {sort}; send-dir sends regular files and folders only, and never follows a link",
+                    entry.path().display()
+                ),
+            ));
+        }
+    }
+}
+
+impl Iterator for LocalWalk {
+    type Item = Result<DirEntry, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let step = self.step();
+        if step.is_err() {
+            self.open.clear();
+        }
+        step.transpose()
     }
 }
 
@@ -380,6 +521,7 @@ impl DirInput {
 pub struct Opener {
     root: PathBuf,
     handle: std::sync::Arc<File>,
+    opened: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Opener {
@@ -397,7 +539,10 @@ impl Opener {
                 Error::local_io(&what, &e)
             }
         })?;
-        Input::checked(full, file)
+        let input = Input::checked(full, file)?;
+        self.opened
+            .fetch_add(input.size, std::sync::atomic::Ordering::Relaxed);
+        Ok(input)
     }
 }
 
@@ -436,73 +581,6 @@ fn open_beneath(root: &File, relative: &Path) -> std::io::Result<File> {
         current = Some(unsafe { File::from_raw_fd(fd) });
     }
     current.ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))
-}
-
-/// Lists `dir` (at `relative` under the root) into `tree`, recursively.
-fn walk(
-    dir: &Path,
-    relative: &Path,
-    depth: usize,
-    tree: &mut BTreeMap<String, DirEntry>,
-) -> Result<(), Error> {
-    if depth > MAX_DEPTH {
-        return Err(Error::new(
-            ErrorKind::LocalIo,
-            format!("reading {}: folders nested too deep", dir.display()),
-        ));
-    }
-    let what = |e: &std::io::Error| Error::local_io(format!("reading {}", dir.display()), e);
-    for entry in std::fs::read_dir(dir).map_err(|e| what(&e))? {
-        let entry = entry.map_err(|e| what(&e))?;
-        let kind = entry.file_type().map_err(|e| what(&e))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else {
-            return Err(Error::new(
-                ErrorKind::LocalIo,
-                format!(
-                    "reading {}: a name that is not UTF-8",
-                    entry.path().display()
-                ),
-            ));
-        };
-        let child = relative.join(name);
-        let path = guest_path(&child);
-        if kind.is_dir() {
-            tree.insert(
-                path,
-                DirEntry {
-                    path: guest_path(&child),
-                    is_dir: true,
-                    size: 0,
-                },
-            );
-            walk(&entry.path(), &child, depth + 1, tree)?;
-        } else if kind.is_file() {
-            let size = entry.metadata().map_err(|e| what(&e))?.len();
-            tree.insert(
-                path.clone(),
-                DirEntry {
-                    path,
-                    is_dir: false,
-                    size,
-                },
-            );
-        } else {
-            let sort = if kind.is_symlink() {
-                "a symbolic link"
-            } else {
-                "not a regular file or folder"
-            };
-            return Err(Error::new(
-                ErrorKind::LocalIo,
-                format!(
-                    "{}: {sort}; send-dir sends regular files and folders only, and never follows a link",
-                    entry.path().display()
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 impl HostDirSink for HostState {
@@ -544,6 +622,14 @@ impl HostDirSource for HostState {
         _source: Resource<DirSourceHandle>,
     ) -> Result<Vec<DirEntry>, Error> {
         self.transfer.dir_input()?.entries()
+    }
+
+    async fn walk(
+        &mut self,
+        _source: Resource<DirSourceHandle>,
+    ) -> Result<Resource<super::tree_walk::TreeWalkHandle>, Error> {
+        let walk = self.transfer.dir_input()?.walk()?;
+        self.push_walk(super::tree_walk::TreeWalkHandle::Local(walk))
     }
 
     async fn open_file(
@@ -641,8 +727,7 @@ mod tests {
         std::fs::create_dir(top.path().join("outside")).unwrap();
         std::fs::write(top.path().join("outside/secret"), b"OUTSIDE").unwrap();
         std::fs::write(top.path().join("outside/f"), b"OUTSIDE").unwrap();
-        let mut input = DirInput::open(&root).unwrap();
-        input.entries().unwrap();
+        let input = DirInput::open(&root).unwrap();
         // A folder on the way swapped for a link after the listing.
         std::fs::rename(root.join("sub"), top.path().join("sub.bak")).unwrap();
         std::os::unix::fs::symlink(top.path().join("outside"), root.join("sub")).unwrap();
@@ -665,8 +750,7 @@ mod tests {
     fn a_fifo_swapped_in_is_refused_without_waiting() {
         let root = tempfile::tempdir().unwrap();
         std::fs::write(root.path().join("f"), b"x").unwrap();
-        let mut input = DirInput::open(root.path()).unwrap();
-        input.entries().unwrap();
+        let input = DirInput::open(root.path()).unwrap();
         std::fs::remove_file(root.path().join("f")).unwrap();
         let fifo = std::ffi::CString::new(root.path().join("f").to_str().unwrap()).unwrap();
         // SAFETY: a NUL-terminated path.
@@ -684,7 +768,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join("sub")).unwrap();
         std::fs::write(root.path().join("sub/a"), b"12").unwrap();
-        let mut input = DirInput::open(root.path()).unwrap();
+        let input = DirInput::open(root.path()).unwrap();
         let entries = input.entries().unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!((entries[1].path.as_str(), entries[1].size), ("sub/a", 2));
@@ -695,7 +779,7 @@ mod tests {
         );
         assert_eq!(input.open_file("../x").unwrap_err().kind, ErrorKind::Denied);
         std::os::unix::fs::symlink("/etc/passwd", root.path().join("sub/link")).unwrap();
-        let error = DirInput::open(root.path()).unwrap().entries().unwrap_err();
+        let error = DirInput::open(root.path()).err().unwrap();
         assert!(
             error.message.contains("sub/link: a symbolic link"),
             "{}",

@@ -15,6 +15,7 @@ pub mod sftp;
 mod sftp_start;
 mod ssh_fault;
 pub mod stderr;
+pub mod tree_walk;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -204,14 +205,14 @@ impl HostState {
         let max = self.transfer.meter.limits().max_open;
         if self.open_handles >= max {
             return Err(self.transfer.meter.reach(format!(
-                "the connector held more than {max} HTTP responses or SFTP sessions open at once (--max-open)"
+                "the connector held more than {max} HTTP responses, SFTP sessions or folder walks open at once (--max-open)"
             )));
         }
         self.open_handles += 1;
         Ok(())
     }
 
-    /// Counts one HTTP response or SFTP session closed.
+    /// Counts one HTTP response, SFTP session or folder walk closed.
     pub fn close_handle(&mut self) {
         self.open_handles = self.open_handles.saturating_sub(1);
     }

@@ -21,7 +21,10 @@
 //! connection counted against the request limit), one file per worker at a time; the first
 //! failure stops the others, and its error names the files that were done. The same stop
 //! token and socket watchers as a single file's make a stop prompt; a receive-dir's files go
-//! into the host's staging folder, which a failed or stopped transfer removes.
+//! into the host's staging folder, which a failed or stopped transfer removes. A large folder
+//! goes in many batches, a page of a walk ([`RemoteWalk`], or the local folder's) each: the
+//! extra sessions stay open from one batch to the next ([`Crew`]), so that memory stays the
+//! same whatever the number of files and no batch waits for logins.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -109,11 +112,28 @@ fn cipher_preference(session: &Session, direction: MethodType) -> String {
     preferred.chain(rest).copied().collect::<Vec<_>>().join(",")
 }
 
+mod walk;
+
+pub use walk::RemoteWalk;
+
 /// A logged-in SFTP session.
 pub struct SessionHandle {
     conn: Arc<Mutex<Connection>>,
     dial: Arc<Dial>,
     listed: Arc<Listed>,
+    crew: Arc<Crew>,
+}
+
+/// What the batches of one session share, from one batch to the next: a large folder goes
+/// in many (a page of a walk each), and is still one transfer.
+#[derive(Default)]
+struct Crew {
+    /// The extra sessions of the last batch, kept open for the next.
+    idle: Mutex<Vec<Connection>>,
+    /// Files the batches moved so far (a failure counts them).
+    files_done: AtomicU64,
+    /// Bytes the batches moved so far (progress counts on from them).
+    progress: Arc<Mutex<u64>>,
 }
 
 /// The attributes `list-tree` saw of each regular file (by its remote path), which a
@@ -180,6 +200,9 @@ impl Dial {
 }
 
 struct Connection {
+    /// Tells this connection from the one that replaced it (a walk's open folders belong to
+    /// one).
+    id: u64,
     session: Session,
     sftp: Sftp,
     /// Ends the watcher that shuts the socket down on a stop.
@@ -247,6 +270,11 @@ impl HostState {
         let handle = self.table.get(session)?;
         Ok((handle.conn.clone(), handle.dial.clone()))
     }
+
+    /// What the batches of the session behind a guest handle share.
+    fn sftp_crew(&self, session: &Resource<SessionHandle>) -> Result<Arc<Crew>, Error> {
+        Ok(self.table.get(session)?.crew.clone())
+    }
 }
 
 impl Host for HostState {}
@@ -292,6 +320,7 @@ impl HostSession for HostState {
                 conn,
                 dial,
                 listed: Arc::default(),
+                crew: Arc::default(),
             })?)
         });
         if handle.is_err() {
@@ -419,33 +448,26 @@ impl HostSession for HostState {
         let (conn, dial) = self.sftp_session(&session)?;
         let listed = self.table.get(&session)?.listed.clone();
         blocking(&self.transfer.stop, move || {
-            let conn = conn.lock().unwrap();
-            let mut listed = listed.lock().unwrap();
-            listed.clear();
-            let top = Path::new(&path);
-            match conn.sftp.stat(top) {
-                Ok(stat) if stat.is_dir() => {}
-                Ok(_) => {
-                    return Err(Error::new(
-                        ErrorKind::NotFound,
-                        format!("list {}:{path}: a file, not a folder", dial.endpoint),
-                    ))
-                }
-                Err(e) => return Err(sftp_error(&dial.endpoint, "list", &path, &e)),
-            }
-            let mut tree = Tree {
-                sftp: &conn.sftp,
-                dial: &dial,
-                top: &path,
-                entries: std::collections::BTreeMap::new(),
-                listed: &mut listed,
-                files: 0,
-                folders: 0,
-            };
-            tree.list(top, "", 0)?;
-            Ok(tree.entries.into_values().collect())
+            let mut walk = RemoteWalk::start(conn, dial, listed, path)?;
+            let mut entries = walk.page(usize::MAX, true)?;
+            entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+            Ok(entries)
         })
         .await
+    }
+
+    async fn walk(
+        &mut self,
+        session: Resource<SessionHandle>,
+        path: String,
+    ) -> Result<Resource<super::tree_walk::TreeWalkHandle>, Error> {
+        let (conn, dial) = self.sftp_session(&session)?;
+        let listed = self.table.get(&session)?.listed.clone();
+        let walk = blocking(&self.transfer.stop, move || {
+            RemoteWalk::start(conn, dial, listed, path)
+        })
+        .await?;
+        self.push_walk(super::tree_walk::TreeWalkHandle::remote(walk))
     }
 
     async fn make_dirs(
@@ -482,13 +504,14 @@ impl HostSession for HostState {
             .map(|pair| Ok((pair.remote, confine(&pair.local)?)))
             .collect::<Result<Vec<_>, Error>>()?;
         let listed = self.table.get(&session)?.listed.clone();
+        let crew = self.sftp_crew(&session)?;
         let observer = self.transfer.observer.clone();
         blocking(&self.transfer.stop, move || {
-            let progress = BatchProgress::new(observer, None);
+            let progress = BatchProgress::new(observer, None, crew.progress.clone());
             // A receive's files are counted as they are created, and each widens the request
             // budget: the extra sessions wait for the first one.
             let gate = Gate::default();
-            let batch = Batch::new(&conn, &dial, files.len()).gated(&gate);
+            let batch = Batch::new(&conn, &dial, &crew, files.len()).gated(&gate);
             batch.run(
                 &files,
                 "downloading",
@@ -525,17 +548,19 @@ impl HostSession for HostState {
         self.table.get(&source)?;
         let (conn, dial) = self.sftp_session(&session)?;
         let folder = self.transfer.dir_input()?;
-        // Each file checked against the folder's listing before anything is sent; each is
-        // opened (beneath the folder, without following links) when its turn comes, so that a
-        // batch holds a few files open, not all.
+        // Each file checked to be a file of the folder before anything of the batch is sent;
+        // each is opened (beneath the folder, without following links) when its turn comes,
+        // so that a batch holds a few files open, not all.
         let files = files
             .into_iter()
             .map(|pair| {
-                let (relative, size) = folder.listed(&pair.local)?;
-                Ok((PathBuf::from(pair.remote), LocalFile { relative, size }))
+                let (relative, _) = folder.file(&pair.local)?;
+                Ok((PathBuf::from(pair.remote), LocalFile { relative }))
             })
             .collect::<Result<Vec<_>, Error>>()?;
+        let total = folder.byte_count();
         let opener = folder.opener();
+        let crew = self.sftp_crew(&session)?;
         let observer = self.transfer.observer.clone();
         blocking(&self.transfer.stop, move || {
             // The remote folders first, each once, on this session; and whether the server
@@ -566,9 +591,8 @@ impl HostSession for HostState {
                 }
                 renames
             };
-            let total = files.iter().map(|(_, local)| local.size).sum();
-            let progress = BatchProgress::new(observer, Some(total));
-            let batch = Batch::new(&conn, &dial, files.len());
+            let progress = BatchProgress::new(observer, Some(total), crew.progress.clone());
+            let batch = Batch::new(&conn, &dial, &crew, files.len());
             let split = files.len() == 1;
             batch.run(
                 &files,
@@ -603,10 +627,13 @@ impl HostSession for HostState {
     async fn drop(&mut self, session: Resource<SessionHandle>) -> wasmtime::Result<()> {
         let handle = self.table.delete(session)?;
         self.close_handle();
-        // Say goodbye politely; the session's timeout (or a stop) bounds it.
+        // Say goodbye politely, on the batches' idle sessions too; the sessions' timeout (or
+        // a stop) bounds it.
         let _ = blocking(&self.transfer.stop, move || {
-            let conn = handle.conn.lock().unwrap();
-            let _ = conn.session.disconnect(None, "done", None);
+            let idle = std::mem::take(&mut *handle.crew.idle.lock().unwrap());
+            for conn in idle.iter().chain([&*handle.conn.lock().unwrap()]) {
+                let _ = conn.session.disconnect(None, "done", None);
+            }
             Ok(())
         })
         .await;
@@ -616,7 +643,7 @@ impl HostSession for HostState {
 
 /// Runs blocking libssh2 work off the async threads, as a task of the transfer's stop. Once
 /// the transfer has stopped, whatever the work says is reported as [`stopped`].
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     stop: &HostStop,
     work: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, Error> {
@@ -810,7 +837,9 @@ fn connect(
         // ended at once (libssh2 then says it waited for a response in vain).
         Error::new(ErrorKind::Remote, format!("{endpoint} offers no SFTP: {e}"))
     })?;
+    static DIALED: AtomicU64 = AtomicU64::new(0);
     Ok(Connection {
+        id: DIALED.fetch_add(1, Ordering::Relaxed),
         session,
         sftp,
         _watch: watch,
@@ -2239,29 +2268,34 @@ const BATCH_NAMED: usize = 20;
 /// Files moved over the guest's session and up to [`BATCH_EXTRA_SESSIONS`] more, each worker
 /// taking the next file; the first failure stops the others and names the files done.
 ///
-/// Each extra session is opened by its own worker thread (so the logins overlap) and counts
-/// against the request limit as any connection does. A session that cannot be opened is
-/// done without, unless that broke a limit, which fails the batch at once.
+/// Each extra session is one the session's last batch left idle, or one its worker thread
+/// opens (so the logins overlap), which counts against the request limit as any connection
+/// does. A session that cannot be opened is done without, unless that broke a limit, which
+/// fails the batch at once. A batch that ends well leaves its extra sessions idle for the
+/// next.
 struct Batch<'a> {
     own: &'a Mutex<Connection>,
     dial: &'a Dial,
+    crew: &'a Crew,
     extra: usize,
     gate: Option<&'a Gate>,
 }
 
 impl<'a> Batch<'a> {
     /// A batch of `files` files (no extra session for one file).
-    fn new(own: &'a Mutex<Connection>, dial: &'a Dial, files: usize) -> Self {
+    fn new(own: &'a Mutex<Connection>, dial: &'a Dial, crew: &'a Crew, files: usize) -> Self {
         let extra = files.saturating_sub(1).min(BATCH_EXTRA_SESSIONS);
         Batch {
             own,
             dial,
+            crew,
             extra,
             gate: None,
         }
     }
 
-    /// The extra sessions connect only once `gate` is open (the work opens it).
+    /// The extra sessions connect (those not idle from the last batch) only once `gate` is
+    /// open (the work opens it).
     fn gated(self, gate: &'a Gate) -> Self {
         Batch {
             gate: Some(gate),
@@ -2314,13 +2348,20 @@ impl<'a> Batch<'a> {
         std::thread::scope(|scope| {
             for _ in 0..self.extra {
                 scope.spawn(|| {
-                    if self.gate.is_some_and(|gate| !gate.wait(&stop)) {
-                        return;
-                    }
-                    match dial.connect() {
+                    let idle = self.crew.idle.lock().unwrap().pop();
+                    let conn = match idle {
+                        Some(conn) => Ok(conn),
+                        None if self.gate.is_some_and(|gate| !gate.wait(&stop)) => return,
+                        None => dial.connect(),
+                    };
+                    match conn {
                         Ok(mut conn) => {
                             worker(&mut conn);
-                            let _ = conn.session.disconnect(None, "done", None);
+                            if stop.is_cancelled() {
+                                let _ = conn.session.disconnect(None, "done", None);
+                            } else {
+                                self.crew.idle.lock().unwrap().push(conn);
+                            }
                         }
                         Err(e) if dial.meter.reached().is_some() => fail(None, e),
                         Err(e) if !stop.is_cancelled() => dial.observer.log(
@@ -2341,10 +2382,14 @@ impl<'a> Batch<'a> {
             }
         });
         check_stop(&dial.stop)?;
+        let mut done = done.into_inner().unwrap();
+        let earlier = self
+            .crew
+            .files_done
+            .fetch_add(done.len() as u64, Ordering::Relaxed);
         let Some((index, error)) = failed.into_inner().unwrap() else {
             return Ok(bytes.into_inner());
         };
-        let mut done = done.into_inner().unwrap();
         done.sort_unstable();
         let names: Vec<String> = done
             .iter()
@@ -2357,13 +2402,20 @@ impl<'a> Batch<'a> {
             _ => names.join(", "),
         };
         let during = index.map_or(String::new(), |i| format!("{verb} {}; ", items[i].name()));
+        let count = match earlier {
+            0 => format!("{} of {} files", done.len(), items.len()),
+            _ => format!(
+                "{} files (of this batch: {} of {})",
+                earlier + done.len() as u64,
+                done.len(),
+                items.len()
+            ),
+        };
         Err(Error::new(
             error.kind,
             format!(
-                "{} ({during}{} of {} files were done before: {list})",
-                error.message,
-                done.len(),
-                items.len()
+                "{} ({during}{count} were done before: {list})",
+                error.message
             ),
         ))
     }
@@ -2413,7 +2465,6 @@ impl BatchItem for (String, PathBuf) {
 /// A file of a send-dir batch, opened when its turn comes.
 struct LocalFile {
     relative: PathBuf,
-    size: u64,
 }
 
 impl BatchItem for (PathBuf, LocalFile) {
@@ -2422,19 +2473,21 @@ impl BatchItem for (PathBuf, LocalFile) {
     }
 }
 
-/// The progress of a batch: the bytes of all its files, reported as one transfer.
+/// The progress of a batch: the bytes of all its files, reported as one transfer, on from
+/// the session's earlier batches.
 struct BatchProgress {
     observer: Arc<dyn Observer>,
-    /// Held while a report goes out, so that the reports of parallel files never go back.
-    done: Mutex<u64>,
+    /// The session's bytes so far ([`Crew::progress`]). Held while a report goes out, so that
+    /// the reports of parallel files never go back.
+    done: Arc<Mutex<u64>>,
     total: Option<u64>,
 }
 
 impl BatchProgress {
-    fn new(observer: Arc<dyn Observer>, total: Option<u64>) -> Self {
+    fn new(observer: Arc<dyn Observer>, total: Option<u64>, done: Arc<Mutex<u64>>) -> Self {
         BatchProgress {
             observer,
-            done: Mutex::new(0),
+            done,
             total,
         }
     }
@@ -2554,124 +2607,6 @@ fn over_live_session<T>(
                 return result;
             }
         }
-    }
-}
-
-/// The remote tree under a folder, as `list-tree` gives it.
-struct Tree<'a> {
-    sftp: &'a Sftp,
-    dial: &'a Dial,
-    /// The folder listed, as the guest named it.
-    top: &'a str,
-    entries: std::collections::BTreeMap<String, DirEntry>,
-    /// Each regular file's attributes (a link's: its target's), by remote path.
-    listed: &'a mut std::collections::HashMap<PathBuf, ssh2::FileStat>,
-    files: u64,
-    folders: u64,
-}
-
-impl Tree<'_> {
-    /// Lists the folder `dir` (at `relative` under the top), recursively.
-    fn list(&mut self, dir: &Path, relative: &str, depth: usize) -> Result<(), Error> {
-        let endpoint = &self.dial.endpoint;
-        let shown = dir.display().to_string();
-        if depth >= 128 {
-            return Err(Error::new(
-                ErrorKind::Remote,
-                format!("list {endpoint}:{shown}: folders nested more than 128 deep"),
-            ));
-        }
-        check_stop(&self.dial.stop)?;
-        let entries = self
-            .sftp
-            .readdir(dir)
-            .map_err(|e| sftp_error(endpoint, "list", &shown, &e))?;
-        for (path, stat) in entries {
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                self.left_out(&path, "its name is not UTF-8");
-                continue;
-            };
-            if name == "." || name == ".." {
-                continue;
-            }
-            let child = if relative.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{relative}/{name}")
-            };
-            let kind = stat.file_type();
-            // Entries are as the server's readdir gives them (OpenSSH: not following links);
-            // a link is looked at through `stat`, and kept only when it leads to a file.
-            let file = if kind.is_file() {
-                Some(stat)
-            } else if kind.is_symlink() {
-                match self.sftp.stat(&path) {
-                    Ok(target) if target.is_file() => Some(target),
-                    Ok(target) if target.is_dir() => {
-                        self.left_out(&path, "a link to a folder");
-                        continue;
-                    }
-                    _ => {
-                        self.left_out(&path, "a link to nothing or to a special file");
-                        continue;
-                    }
-                }
-            } else if kind.is_dir() {
-                None
-            } else {
-                self.left_out(&path, "not a regular file or folder");
-                continue;
-            };
-            match file {
-                Some(stat) => {
-                    self.files += 1;
-                    self.check_limit()?;
-                    self.entries.insert(
-                        child.clone(),
-                        DirEntry {
-                            path: child,
-                            is_dir: false,
-                            size: stat.size.unwrap_or(0),
-                        },
-                    );
-                    self.listed.insert(path, stat);
-                }
-                None => {
-                    self.folders += 1;
-                    self.check_limit()?;
-                    self.entries.insert(
-                        child.clone(),
-                        DirEntry {
-                            path: child.clone(),
-                            is_dir: true,
-                            size: 0,
-                        },
-                    );
-                    self.list(&path, &child, depth + 1)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A tree with more files than the file limit (or as many folders) fails as the limit.
-    fn check_limit(&self) -> Result<(), Error> {
-        let max = self.dial.meter.limits().max_files;
-        if self.files > max || self.folders > max {
-            let what = if self.files > max { "files" } else { "folders" };
-            return Err(self.dial.meter.reach(format!(
-                "the remote folder {}:{} has more than {max} {what}, the transfer's limit (--max-files)",
-                self.dial.endpoint, self.top
-            )));
-        }
-        Ok(())
-    }
-
-    fn left_out(&self, path: &Path, why: &str) {
-        self.dial.observer.log(
-            LogLevel::Warn,
-            &format!("left out {}:{}: {why}", self.dial.endpoint, path.display()),
-        );
     }
 }
 

@@ -5,8 +5,10 @@
 //! Folders as red-connector-ssh 1.3 moves them, from and to `dirPath`: with a RED listing,
 //! exactly the listed entries (listed folders are made even when empty); without one, the
 //! whole tree. A receive-dir puts the tree directly into the local folder (the original
-//! nested it one level too deep when the folder existed). The files of a folder go in one
-//! host batch (`download-files`, `upload-files`), over several sessions in parallel.
+//! nested it one level too deep when the folder existed). The files of a folder go in host
+//! batches (`download-files`, `upload-files`) of up to a thousand, over several sessions in
+//! parallel; a tree without a listing is walked a page at a time (`walk`), so that no side
+//! holds all of it.
 
 mod access;
 
@@ -14,7 +16,7 @@ use red_connector_sdk::bindings::red::connector::sftp::{FilePair, Session};
 use red_connector_sdk::listing;
 use red_connector_sdk::{
     export_connector, ConnectorInfo, DirEntry, DirSink, DirSource, DirectoryGuest, Error, Guest,
-    Sink, Source,
+    Sink, Source, TreeWalk,
 };
 
 use access::SftpAccess;
@@ -71,61 +73,93 @@ impl DirectoryGuest for Connector {
         let access = SftpAccess::parse_dir(&access)?;
         let listed = listed(listing.as_deref())?;
         let session = Session::connect(&access.connect_config())?;
-        let entries = match listed {
-            Some(entries) => entries,
-            None => session.list_tree(&access.path)?,
+        let mut pages = match listed {
+            Some(entries) => Pages::Listed(entries.into_iter()),
+            None => Pages::Walk(session.walk(&access.path)?),
         };
-        let mut files = Vec::new();
-        for entry in entries {
-            if entry.is_dir {
-                target.create_folder(&entry.path)?;
-            } else {
-                files.push(FilePair {
-                    remote: access.under(&entry.path),
-                    local: entry.path,
-                });
+        loop {
+            let page = pages.next()?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            let mut files = Vec::new();
+            for entry in page {
+                if entry.is_dir {
+                    target.create_folder(&entry.path)?;
+                } else {
+                    files.push(FilePair {
+                        remote: access.under(&entry.path),
+                        local: entry.path,
+                    });
+                }
+            }
+            if !files.is_empty() {
+                session.download_files(&files, &target)?;
             }
         }
-        if !files.is_empty() {
-            session.download_files(&files, &target)?;
-        }
-        Ok(())
     }
 
     /// With a listing, exactly its entries; without, the whole local folder: `dirPath` and
-    /// every folder made (`mkdir -p`, empty ones too), then the files uploaded.
+    /// every folder made (`mkdir -p`, empty ones too), then the files uploaded. (The host
+    /// has refused a folder with a link in it before this runs.)
     fn send_dir(access: String, listing: Option<String>, source: DirSource) -> Result<(), Error> {
         let access = SftpAccess::parse_dir(&access)?;
-        let entries = match listed(listing.as_deref())? {
-            Some(entries) => entries,
-            // Read before connecting: a link in the folder fails the send before any traffic.
-            None => source.entries()?,
+        let mut pages = match listed(listing.as_deref())? {
+            Some(entries) => Pages::Listed(entries.into_iter()),
+            None => Pages::Walk(source.walk()?),
         };
         let session = Session::connect(&access.connect_config())?;
         session.make_dirs(&access.path)?;
-        // Only the deepest folders: `mkdir -p` makes their parents.
-        let parents: std::collections::HashSet<&str> = entries
-            .iter()
-            .filter(|e| e.is_dir)
-            .filter_map(|e| e.path.rsplit_once('/').map(|(parent, _)| parent))
-            .collect();
-        for entry in entries.iter().filter(|e| e.is_dir) {
-            if !parents.contains(entry.path.as_str()) {
-                session.make_dirs(&access.under(&entry.path))?;
+        loop {
+            let page = pages.next()?;
+            if page.is_empty() {
+                return Ok(());
+            }
+            // Only the page's deepest folders: `mkdir -p` makes their parents.
+            let parents: std::collections::HashSet<&str> = page
+                .iter()
+                .filter(|e| e.is_dir)
+                .filter_map(|e| e.path.rsplit_once('/').map(|(parent, _)| parent))
+                .collect();
+            for entry in page.iter().filter(|e| e.is_dir) {
+                if !parents.contains(entry.path.as_str()) {
+                    session.make_dirs(&access.under(&entry.path))?;
+                }
+            }
+            let files: Vec<FilePair> = page
+                .iter()
+                .filter(|e| !e.is_dir)
+                .map(|e| FilePair {
+                    remote: access.under(&e.path),
+                    local: e.path.clone(),
+                })
+                .collect();
+            if !files.is_empty() {
+                session.upload_files(&files, &source)?;
             }
         }
-        let files: Vec<FilePair> = entries
-            .into_iter()
-            .filter(|e| !e.is_dir)
-            .map(|e| FilePair {
-                remote: access.under(&e.path),
-                local: e.path,
-            })
-            .collect();
-        if !files.is_empty() {
-            session.upload_files(&files, &source)?;
+    }
+}
+
+/// Entries a batch moves at most: a large folder goes a page at a time, so that memory stays
+/// the same whatever the file count (the host's batches keep their extra sessions open from
+/// one page to the next).
+const PAGE: usize = 1000;
+
+/// The entries of a folder to move, a page at a time: a RED listing's (held whole: it is
+/// the input), or a walk's, which the host reads as it goes.
+enum Pages {
+    Listed(std::vec::IntoIter<DirEntry>),
+    Walk(TreeWalk),
+}
+
+impl Pages {
+    /// The next page; empty at the end.
+    fn next(&mut self) -> Result<Vec<DirEntry>, Error> {
+        match self {
+            Pages::Listed(entries) => Ok(entries.by_ref().take(PAGE).collect()),
+            Pages::Walk(walk) => walk.next(PAGE as u32),
         }
-        Ok(())
     }
 }
 
