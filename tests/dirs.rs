@@ -934,3 +934,40 @@ async fn a_folder_may_make_a_few_requests_per_file_beyond_max_requests() {
     assert_eq!(err.kind, ErrorKind::Denied, "{}", err.message);
     assert!(err.message.contains("--max-requests"), "{}", err.message);
 }
+
+/// A listing of more files than the connector fetches in one host call (1000): 2,500 files in
+/// five folders, fetched a page at a time, arrive whole.
+#[tokio::test]
+async fn http_receive_dir_of_a_listing_of_many_pages_arrives_whole() {
+    let server = HttpServer::start();
+    let mut listed = Vec::new();
+    let mut expected = Vec::new();
+    for folder in 0..5 {
+        let mut files = Vec::new();
+        for i in 0..500 {
+            let name = format!("f{i:03}");
+            let text = format!("file {folder}/{i}");
+            server.put_file(&format!("pages/d{folder}/{name}"), text.as_bytes());
+            files.push(json!({"class": "File", "basename": name, "size": text.len()}));
+            expected.push((format!("d{folder}/{name}"), text.into_bytes()));
+        }
+        listed.push(
+            json!({"class": "Directory", "basename": format!("d{folder}"), "listing": files}),
+        );
+        expected.push((format!("d{folder}/"), Vec::new()));
+    }
+    expected.sort();
+    let dir = temp();
+    let target = dir.path().join("in");
+    let access = json!({"url": server.url("/files/pages")});
+    receive_dir(
+        "http",
+        access,
+        Some(json!(listed)),
+        &target,
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(tree(&target), expected);
+}

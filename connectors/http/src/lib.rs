@@ -155,23 +155,32 @@ impl Flavor {
                 let base = url::Url::parse(&access.url)
                     .map_err(|e| Error::new(ErrorKind::InvalidAccess, format!("/url: {e}")))?;
                 let method = access.method.unwrap_or(Method::Get);
-                // Folders first (empty ones too), then every file in one host call that keeps
-                // several requests in flight.
-                let mut files = Vec::new();
-                for entry in entries {
-                    if entry.is_dir {
-                        target.create_folder(&entry.path)?;
-                        continue;
+                // A page of the listing at a time: its folders (empty ones too), then its files
+                // in one host call that keeps several requests in flight. The requests of a
+                // page are all that is held besides the listing, whatever its length.
+                let mut entries = entries.into_iter();
+                loop {
+                    let page: Vec<_> = entries.by_ref().take(FETCH_PAGE).collect();
+                    if page.is_empty() {
+                        return Ok(());
                     }
-                    let mut request = access.request(method, Vec::new());
-                    request.url = join(&base, &entry.path);
-                    files.push(http::FetchItem {
-                        request,
-                        path: entry.path,
-                    });
+                    let mut files = Vec::new();
+                    for entry in page {
+                        if entry.is_dir {
+                            target.create_folder(&entry.path)?;
+                            continue;
+                        }
+                        let mut request = access.request(method, Vec::new());
+                        request.url = join(&base, &entry.path);
+                        files.push(http::FetchItem {
+                            request,
+                            path: entry.path,
+                        });
+                    }
+                    if !files.is_empty() {
+                        http::fetch_to_dir(&files, &target)?;
+                    }
                 }
-                http::fetch_to_dir(&files, &target)?;
-                Ok(())
             }
             Flavor::Archive => {
                 let (access, format) = parse_archive(access)?;
@@ -214,6 +223,9 @@ fn listed(listing: Option<&str>) -> Result<Vec<listing::ListedEntry>, Error> {
     })?;
     listing::entries(listing)
 }
+
+/// Listing entries fetched per `fetch-to-dir` call.
+const FETCH_PAGE: usize = 1000;
 
 /// `base` with the `/`-separated `path` appended to its path, each segment percent-encoded
 /// (the query, if any, stays after the path).
