@@ -35,7 +35,8 @@ pub struct Limits {
     /// zip) packs at most about 1030:1, so only an overlapping-entries zip bomb reaches this
     /// with it; bzip2 and xz can, on very repetitive data such as long runs of zeros.
     pub max_expansion: u64,
-    /// HTTP responses and SFTP sessions held open at once (`--max-open`; default 32). Other
+    /// HTTP responses, SFTP sessions and folder walks held open at once (`--max-open`;
+    /// default 32). Other
     /// handles a connector can make (WASI streams, timers) are bounded by [`MAX_HANDLES`].
     pub max_open: u32,
 }

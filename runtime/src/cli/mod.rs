@@ -217,8 +217,8 @@ struct RunArgs {
     /// Stop after N HTTP requests or SSH connections (default 1000)
     #[arg(long, value_name = "N")]
     max_requests: Option<u32>,
-    /// Stop when the connector holds more than N HTTP responses, SFTP sessions or open
-    /// files of a folder at once (default 32)
+    /// Stop when the connector holds more than N HTTP responses, SFTP sessions, folder walks
+    /// or open files of a folder at once (default 32)
     #[arg(long, value_name = "N")]
     max_open: Option<u32>,
     /// Stop a folder transfer with more than N files, archive entries included
