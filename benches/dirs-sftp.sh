@@ -6,9 +6,11 @@
 # SMALL_COUNT files of SMALL_KIB KiB (default 1000 x 10 KiB, in 10 folders) and BIG_COUNT
 # files of BIG_MIB MiB (default 10 x 100 MiB). ROUNDS (default 3) rounds of each, alternating
 # the order of the tools; the best round counts. Prints the times, red-wasm's speed-up over
-# each, and every tool's peak RSS; then red-wasm's peak RSS with MANY_COUNT (default 10000)
-# small files, to show that its memory does not grow with the file count. TOOLS and SHAPES
-# (default "openssh python red-wasm" and "small big") run fewer; MANY_COUNT=0 skips the last.
+# each, and every tool's peak RSS; then red-wasm's peak RSS (anonymous memory, sampled every
+# 10 ms) with each of MANY_COUNTS (default "1000 10000 30000") files of 1 KiB in 10 folders,
+# and its growth per 1000 files, to show whether its memory grows with the file count. TOOLS
+# and SHAPES (default "openssh python red-wasm" and "small big") run fewer; MANY_COUNTS=""
+# skips the last.
 #
 # The server is an sshd of its own (root login with a fresh RSA key, which all three tools
 # use; internal-sftp), not the test sshd: the Python connector moves folders with SCP, which
@@ -24,7 +26,7 @@ small_count=${SMALL_COUNT:-1000}
 small_kib=${SMALL_KIB:-10}
 big_count=${BIG_COUNT:-10}
 big_mib=${BIG_MIB:-100}
-many_count=${MANY_COUNT:-10000}
+read -r -a many_counts <<< "${MANY_COUNTS-1000 10000 30000}"
 
 case $("$rw" info sftp) in *dirPath*) ;; *)
     echo "$rw: its sftp connector has no receive-dir (a stale build?)" >&2
@@ -151,16 +153,33 @@ for shape in "${shapes[@]}"; do
 done
 rm -rf "$work/out-small" "$work/out-big" "$work/remote/up-small" "$work/remote/up-big"
 
-# Memory against the file count: red-wasm alone, MANY_COUNT files of 1 KiB.
-if [ "$many_count" -gt 0 ]; then
-make_small "$work/remote/many" "$many_count" 1
-access "$work/remote/many" > "$work/down-many.json"
-many=$(run "$rw" run sftp "$work/down-many.json" --dir -o "$work/out-many")
-diff -r -q "$work/remote/many" "$work/out-many" > /dev/null || { echo "red-wasm many differs"; exit 1; }
-access "$work/remote/up-many" > "$work/up-many.json"
-many_up=$(run "$rw" run sftp "$work/up-many.json" --send-dir "$work/out-many")
-diff -r -q "$work/out-many" "$work/remote/up-many" > /dev/null || { echo "red-wasm many (send) differs"; exit 1; }
-fi
+# Memory against the file count: red-wasm alone, MANY_COUNTS files of 1 KiB. The peak of
+# RssAnon (the process's own memory; RssFile is the binary's pages, the same at any count).
+peak_anon() { # peak_anon COMMAND...: runs it, prints "SECONDS PEAK_RSSANON_KIB"
+    local start pid peak=0 anon
+    start=$(date +%s.%N)
+    "$@" > /dev/null &
+    pid=$!
+    while kill -0 "$pid" 2> /dev/null; do
+        anon=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status" 2> /dev/null || true)
+        [ "${anon:-0}" -gt "$peak" ] && peak=$anon
+        sleep 0.01
+    done
+    wait "$pid"
+    awk -v a="$start" -v b="$(date +%s.%N)" -v p="$peak" 'BEGIN { printf "%.2f %d\n", b - a, p }'
+}
+declare -A many
+for count in "${many_counts[@]}"; do
+    rm -rf "$work/remote/many" "$work/out-many" "$work/remote/up-many"
+    make_small "$work/remote/many" "$count" 1
+    access "$work/remote/many" > "$work/down-many.json"
+    many[$count-receive]=$(peak_anon "$rw" run sftp "$work/down-many.json" --dir -o "$work/out-many")
+    diff -r -q "$work/remote/many" "$work/out-many" > /dev/null || { echo "red-wasm many differs"; exit 1; }
+    access "$work/remote/up-many" > "$work/up-many.json"
+    many[$count-send]=$(peak_anon "$rw" run sftp "$work/up-many.json" --send-dir "$work/out-many")
+    diff -r -q "$work/out-many" "$work/remote/up-many" > /dev/null || { echo "red-wasm many (send) differs"; exit 1; }
+done
+rm -rf "$work/remote/many" "$work/out-many" "$work/remote/up-many"
 
 for f in "$work"/small-* "$work"/big-*; do
     [ -f "$f" ] && echo "$(basename "$f"): $(tr "\n" " " < "$f")"
@@ -181,9 +200,21 @@ for shape in "${shapes[@]}"; do
                 d, o, p, r, (r ? o / r : 0), (r ? p / r : 0), mr / 1024, mo / 1024, mp / 1024 }'
     done
 done
-[ "$many_count" -gt 0 ] || exit 0
-read -r many_s many_kib <<< "$many"
-read -r many_up_s many_up_kib <<< "$many_up"
-awk -v n="$many_count" -v s="$many_s" -v m="$many_kib" -v us="$many_up_s" -v um="$many_up_kib" 'BEGIN {
-    printf "red-wasm, %d x 1 KiB: receive-dir %.2f s, %.1f MiB peak RSS; send-dir %.2f s, %.1f MiB\n",
-        n, s, m / 1024, us, um / 1024 }'
+[ "${#many_counts[@]}" -gt 0 ] || exit 0
+echo "red-wasm against the file count (files of 1 KiB; seconds, peak RssAnon in MiB):"
+for direction in receive send; do
+    line="  $direction-dir:"
+    for count in "${many_counts[@]}"; do
+        read -r s kib <<< "${many[$count-$direction]}"
+        line+=$(awk -v n="$count" -v s="$s" -v k="$kib" 'BEGIN { printf " %d files %.2f s %.1f MiB;", n, s, k / 1024 }')
+    done
+    first=${many_counts[0]}
+    last=${many_counts[-1]}
+    read -r _ first_kib <<< "${many[$first-$direction]}"
+    read -r _ last_kib <<< "${many[$last-$direction]}"
+    if [ "$last" -gt "$first" ]; then
+        line+=$(awk -v a="$first_kib" -v b="$last_kib" -v n=$((last - first)) \
+            'BEGIN { printf " growth %.1f KiB per 1000 files", (b - a) * 1000 / n }')
+    fi
+    echo "$line"
+done
