@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use ssh2::ErrorCode;
 
+use super::super::ssh_fault::hang_up;
 use super::{check_stop, sftp_error, Connection, Dial, Listed};
 use crate::bindings::red::connector::local::DirEntry;
 use crate::observer::LogLevel;
@@ -116,10 +117,16 @@ impl RemoteWalk {
                         LogLevel::Info,
                         &format!("{}; the listing goes on over a new session", e.message),
                     );
+                    // The connection is given up: hung up first, so that closing the
+                    // handles on it does not wait for a server that went silent.
+                    let given_up = self.on == Some(conn.id);
+                    if given_up {
+                        hang_up(&conn.session);
+                    }
                     for folder in &mut self.open {
                         folder.handle = None;
                     }
-                    if self.on == Some(conn.id) {
+                    if given_up {
                         *conn = self.dial.redial()?;
                     }
                 }
