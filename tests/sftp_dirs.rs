@@ -1270,3 +1270,52 @@ async fn twenty_thousand_files_move_in_a_small_fixed_connector_memory() {
         .unwrap();
     assert_eq!(tree(&scratch.path.join("back")), tree(&target));
 }
+
+/// The session that walks a folder of 1,200 files goes silent in the middle of the listing
+/// (open, forwarding nothing): the walk gives it up after one idle timeout and goes on over a
+/// new session, without waiting again for the silent one to close its folder handles. (It
+/// takes less than one and a half idle timeouts longer than the same receive on a link that
+/// stays up.)
+#[tokio::test]
+async fn a_walk_whose_server_goes_silent_goes_on_after_one_idle_timeout() {
+    let scratch = sshd().scratch();
+    for i in 0..1200 {
+        scratch.put(
+            &format!("quiet/f{i:04}.txt"),
+            format!("file {i}").as_bytes(),
+        );
+    }
+    let idle = Duration::from_secs(1);
+    let runtime = runtime_with_idle_timeout(idle);
+    let sftp = runtime.load("sftp").unwrap();
+    let local = temp();
+    let remote = scratch.path.join("quiet");
+    let receive = |proxy: &red_wasm_testkit::proxy::CutProxy, name: &str| {
+        let access = through(proxy, "dirPath", &format!("{}/quiet", scratch.relative));
+        let target = local.path().join(name);
+        let (sftp, remote) = (&sftp, &remote);
+        async move {
+            let (recorder, options) = recorded();
+            let started = Instant::now();
+            sftp.receive_dir(&access, None, &target, &options)
+                .await
+                .unwrap();
+            let took = started.elapsed();
+            assert_eq!(tree(&target), tree(remote));
+            (took, recorder.lines())
+        }
+    };
+    let steady = red_wasm_testkit::proxy::CutProxy::start(sshd_addr(), u64::MAX);
+    let (usual, _) = receive(&steady, "usual").await;
+    let silent = red_wasm_testkit::proxy::CutProxy::start_stalling(sshd_addr(), 0, 40_000);
+    let (took, log) = receive(&silent, "quiet").await;
+    assert!(
+        log.iter()
+            .any(|l| l.contains("the listing goes on over a new session")),
+        "{log:?}"
+    );
+    assert!(
+        took < usual + idle + idle / 2,
+        "took {took:?}, {usual:?} without the silence: {log:?}"
+    );
+}
