@@ -1319,3 +1319,64 @@ async fn a_walk_whose_server_goes_silent_goes_on_after_one_idle_timeout() {
         "took {took:?}, {usual:?} without the silence: {log:?}"
     );
 }
+
+/// Removes a file at the first progress report: the send-dir is under way.
+struct RemovesAFile(PathBuf, std::sync::Once);
+
+impl red_wasm::Observer for RemovesAFile {
+    fn progress(&self, _done: u64, _total: Option<u64>) {
+        self.1.call_once(|| std::fs::remove_file(&self.0).unwrap());
+    }
+}
+
+/// The entries under `dir` in the order a depth-first walk with `read_dir` meets them (the
+/// host's walk of a local folder: each folder's entries as the file system lists them).
+fn walk_order(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        out.push(path.clone());
+        if path.is_dir() {
+            out.extend(walk_order(&path));
+        }
+    }
+    out
+}
+
+/// A local folder that changes while it is sent: a file that the walk has not come to yet
+/// (the last of 1,503 entries, in the second page) is removed once the first file is on its
+/// way. The send-dir fails, naming the folder, rather than end well without the file. (The
+/// walk keeps no list of the folder to compare against: it compares a count and a hash of the
+/// entries' names with those of the look at the folder before the send.)
+#[tokio::test]
+async fn a_local_folder_that_changes_during_a_send_dir_fails_it() {
+    let scratch = sshd().scratch();
+    let local = temp();
+    let source = local.path().join("out");
+    for i in 0..1500 {
+        let file = source.join(format!("d{}/f{i:04}.txt", i % 3));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, format!("file {i}")).unwrap();
+    }
+    let order = walk_order(&source);
+    assert_eq!(order.len(), 1503);
+    let last = order.iter().rev().find(|p| p.is_file()).unwrap().clone();
+    let options = TransferOptions {
+        observer: Arc::new(RemovesAFile(last, std::sync::Once::new())),
+        ..TransferOptions::default()
+    };
+    let access = dir_access(&format!("{}/up", scratch.relative));
+    let err = connector("sftp")
+        .send_dir(&access.to_string(), None, &source, &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::LocalIo, "{err}");
+    assert!(
+        err.message.contains(&format!(
+            "{}: the folder changed during the send-dir",
+            source.display()
+        )) && err.message.contains("1503 entries then, 1502 now"),
+        "{}",
+        err.message
+    );
+}

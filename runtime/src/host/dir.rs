@@ -287,6 +287,8 @@ pub struct DirInput {
     /// The files to send and their bytes: the whole tree's, or the listing's.
     files: u64,
     bytes: u64,
+    /// The tree as it was looked at: what every walk of it must find again.
+    shape: Shape,
     /// Bytes of the files opened so far, by any [`Opener`] of the folder.
     opened: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
@@ -311,7 +313,8 @@ impl DirInput {
                 }
             })?;
         let (mut files, mut bytes) = (0, 0);
-        for entry in LocalWalk::new(root)? {
+        let mut survey = LocalWalk::new(root)?;
+        for entry in survey.by_ref() {
             let entry = entry?;
             if !entry.is_dir {
                 files += 1;
@@ -323,6 +326,7 @@ impl DirInput {
             handle: std::sync::Arc::new(handle),
             files,
             bytes,
+            shape: survey.seen,
             opened: Default::default(),
         })
     }
@@ -347,9 +351,13 @@ impl DirInput {
         Ok(entries)
     }
 
-    /// The tree, an entry at a time, depth first.
+    /// The tree, an entry at a time, depth first. A tree that is not the one looked at when
+    /// the folder was opened (entries added, removed or renamed since) fails the walk at its
+    /// end: files that changed under a send-dir are never silently left out.
     pub fn walk(&self) -> Result<LocalWalk, Error> {
-        LocalWalk::new(&self.root)
+        let mut walk = LocalWalk::new(&self.root)?;
+        walk.expected = Some(self.shape);
+        Ok(walk)
     }
 
     /// The bytes of the files opened so far (each time it was opened).
@@ -415,6 +423,28 @@ pub struct LocalWalk {
     root: PathBuf,
     /// The folders being read, outermost first, each with its path under the root.
     open: Vec<(std::fs::ReadDir, PathBuf)>,
+    /// The entries given so far.
+    seen: Shape,
+    /// The tree the walk must find, checked at its end.
+    expected: Option<Shape>,
+}
+
+/// A tree's entries, counted and hashed (path and kind) in any order: enough to tell, without
+/// keeping the tree, that a walk found another tree than an earlier one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Shape {
+    entries: u64,
+    hashes: u64,
+}
+
+impl Shape {
+    fn add(&mut self, entry: &DirEntry) {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::hash::DefaultHasher::new();
+        (entry.path.as_str(), entry.is_dir).hash(&mut hasher);
+        self.entries += 1;
+        self.hashes = self.hashes.wrapping_add(hasher.finish());
+    }
 }
 
 impl LocalWalk {
@@ -424,6 +454,8 @@ impl LocalWalk {
         Ok(LocalWalk {
             root: root.to_path_buf(),
             open: vec![(read, PathBuf::new())],
+            seen: Shape::default(),
+            expected: None,
         })
     }
 
@@ -508,7 +540,25 @@ impl Iterator for LocalWalk {
     type Item = Result<DirEntry, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let step = self.step();
+        let step = match self.step() {
+            Ok(Some(entry)) => {
+                self.seen.add(&entry);
+                Ok(Some(entry))
+            }
+            Ok(None) => match self.expected.take() {
+                Some(expected) if expected != self.seen => Err(Error::new(
+                    ErrorKind::LocalIo,
+                    format!(
+                        "{}: the folder changed during the send-dir (files or folders added, removed, renamed or replaced since it was looked at, {} entries then, {} now): the send is not whole",
+                        self.root.display(),
+                        expected.entries,
+                        self.seen.entries
+                    ),
+                )),
+                _ => Ok(None),
+            },
+            Err(e) => Err(e),
+        };
         if step.is_err() {
             self.open.clear();
         }
@@ -744,6 +794,33 @@ mod tests {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut file, &mut text).unwrap();
         assert_eq!(text, "inside");
+    }
+
+    #[test]
+    fn a_walk_of_a_folder_that_changed_since_it_was_opened_fails_at_its_end() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("sub")).unwrap();
+        for name in ["a", "sub/b", "sub/c"] {
+            std::fs::write(root.path().join(name), name).unwrap();
+        }
+        let input = DirInput::open(root.path()).unwrap();
+        assert_eq!(input.walk().unwrap().page(10).unwrap().len(), 4);
+        // The same number of entries, one of them another name.
+        std::fs::rename(root.path().join("sub/c"), root.path().join("sub/d")).unwrap();
+        let mut walk = input.walk().unwrap();
+        let error = walk.page(10).unwrap_err();
+        assert_eq!(error.kind, ErrorKind::LocalIo);
+        assert!(
+            error
+                .message
+                .contains("the folder changed during the send-dir"),
+            "{}",
+            error.message
+        );
+        assert!(walk.page(10).unwrap().is_empty(), "the walk is over");
+        std::fs::rename(root.path().join("sub/d"), root.path().join("sub/c")).unwrap();
+        std::fs::remove_file(root.path().join("a")).unwrap();
+        assert!(input.entries().unwrap_err().message.contains("3 now"));
     }
 
     #[test]
