@@ -1380,3 +1380,79 @@ async fn a_local_folder_that_changes_during_a_send_dir_fails_it() {
         err.message
     );
 }
+
+/// The session that walks a folder of 2,500 files drops part-way, and at that moment the
+/// files it had listed first are removed on the server (the cut swept over the first and the
+/// second page). A walk that went on past as many entries as it had read would skip files that
+/// are still there and end well without them; this one either fails (`remote`: the folder
+/// changed, or `not-found` for a removed file it still had to fetch) and leaves no folder, or
+/// brings every file that stayed.
+#[tokio::test]
+async fn a_walk_that_cannot_go_on_where_it_was_fails_rather_than_skip_files() {
+    let scratch = sshd().scratch();
+    for i in 0..2500 {
+        scratch.put(
+            &format!("moving/f{i:04}.txt"),
+            format!("file {i}").as_bytes(),
+        );
+    }
+    let remote = scratch.path.join("moving");
+    // The first 300 entries the server lists (its own order: an unchanged folder's).
+    let listed_first: Vec<PathBuf> = std::fs::read_dir(&remote)
+        .unwrap()
+        .take(300)
+        .map(|e| e.unwrap().path())
+        .collect();
+    let mut changed = 0;
+    for cut in [60_000, 150_000, 250_000] {
+        for (i, path) in listed_first.iter().enumerate() {
+            if !path.exists() {
+                scratch.put(
+                    &format!("moving/{}", path.file_name().unwrap().to_str().unwrap()),
+                    format!("again {i}").as_bytes(),
+                );
+            }
+        }
+        let kept: Vec<String> = tree(&remote)
+            .into_iter()
+            .filter(|name| !listed_first.iter().any(|p| p.ends_with(name)))
+            .collect();
+        let to_remove = listed_first.clone();
+        let proxy = red_wasm_testkit::proxy::CutProxy::start_with(sshd_addr(), cut, move || {
+            for path in &to_remove {
+                let _ = std::fs::remove_file(path);
+            }
+        });
+        let local = temp();
+        let target = local.path().join("moving");
+        let access = through(&proxy, "dirPath", &format!("{}/moving", scratch.relative));
+        let result = connector("sftp")
+            .receive_dir(&access, None, &target, &TransferOptions::default())
+            .await;
+        match result {
+            Ok(_) => {
+                let got = tree(&target);
+                let missing: Vec<&String> = kept.iter().filter(|k| !got.contains(k)).collect();
+                assert!(
+                    missing.is_empty(),
+                    "cut after {cut}: {} missing",
+                    missing.len()
+                );
+            }
+            Err(e) => {
+                assert!(
+                    matches!(e.kind, ErrorKind::Remote | ErrorKind::NotFound),
+                    "cut after {cut}: {e}"
+                );
+                if e.message.contains("the folder changed") {
+                    changed += 1;
+                }
+                assert!(
+                    listing(local.path()).is_empty(),
+                    "cut after {cut}: a folder was left"
+                );
+            }
+        }
+    }
+    assert!(changed > 0, "no cut fell where the walk had to go on");
+}

@@ -26,8 +26,10 @@ const MAX_DEPTH: usize = 128;
 ///
 /// When the session drops, the walk goes on over the session's new connection (the one a
 /// batch moved to, or one it dials), opening each folder on its way down again and reading
-/// past the entries it had read. That assumes the server lists an unchanged folder in the same
-/// order again, which OpenSSH does (it passes on the file system's order).
+/// past the entries it had read. That relies on the server listing an unchanged folder in the
+/// same order again, as OpenSSH does (it passes on the file system's order); a folder whose
+/// first entries are no longer the ones read (a hash of their names in order tells) fails the
+/// walk rather than skip or repeat entries.
 pub struct RemoteWalk {
     conn: Arc<Mutex<Connection>>,
     dial: Arc<Dial>,
@@ -52,6 +54,16 @@ struct OpenFolder {
     handle: Option<ssh2::File>,
     /// The entries read of it so far, `.` and `..` and those left out included.
     read: u64,
+    /// Their names, hashed in order: what the folder opened again must list first.
+    prefix: u64,
+}
+
+/// `prefix` with `name` after it.
+fn chained(prefix: u64, name: &std::path::Path) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::hash::DefaultHasher::new();
+    (prefix, name).hash(&mut hasher);
+    hasher.finish()
 }
 
 impl RemoteWalk {
@@ -80,6 +92,7 @@ impl RemoteWalk {
             relative: String::new(),
             handle: None,
             read: 0,
+            prefix: 0,
         }];
         Ok(RemoteWalk {
             conn,
@@ -157,12 +170,22 @@ impl RemoteWalk {
             Some(handle) => handle,
             empty => {
                 let mut handle = conn.sftp.opendir(&folder.remote).map_err(|e| listing(&e))?;
+                // Past the entries given already, which must be the same, in the same order:
+                // a folder that changed meanwhile cannot be gone on with where it was.
+                let mut prefix = 0;
                 for _ in 0..folder.read {
                     match handle.readdir() {
-                        Ok(_) => {}
+                        Ok((name, _)) => prefix = chained(prefix, &name),
                         Err(e) if is_end(&e) => break,
                         Err(e) => return Err(listing(&e)),
                     }
+                }
+                if prefix != folder.prefix {
+                    // Not `network`: dialing again would not help.
+                    return Err(Error::new(
+                        ErrorKind::Remote,
+                        format!("list {endpoint}:{shown}: the session dropped while the folder was listed, and the folder changed before it could be listed again; the listing cannot go on where it stopped"),
+                    ));
                 }
                 empty.insert(handle)
             }
@@ -176,6 +199,7 @@ impl RemoteWalk {
             Err(e) => return Err(listing(&e)),
         };
         folder.read += 1;
+        folder.prefix = chained(folder.prefix, &name);
         let path = folder.remote.join(&name);
         let child = match name.to_str() {
             Some("." | "..") => return Ok(None),
@@ -236,6 +260,7 @@ impl RemoteWalk {
             relative: child.clone(),
             handle: None,
             read: 0,
+            prefix: 0,
         });
         Ok(Some(DirEntry {
             path: child,
