@@ -1456,3 +1456,38 @@ async fn a_walk_that_cannot_go_on_where_it_was_fails_rather_than_skip_files() {
     }
     assert!(changed > 0, "no cut fell where the walk had to go on");
 }
+
+/// Names as long as the file system allows (255 bytes) go both ways: the upload's temporary
+/// file (`.NAME.SUFFIX.part`) is cut short to fit, not refused by the server.
+#[tokio::test]
+async fn the_longest_names_go_both_ways() {
+    let scratch = sshd().scratch();
+    let local = temp();
+    let source = local.path().join("out");
+    let names = [
+        "n".repeat(255),
+        format!("{}.csv", "ü".repeat(125)),
+        "x".repeat(233),
+    ];
+    std::fs::create_dir(&source).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(source.join(name), format!("file {i}")).unwrap();
+    }
+    let remote = format!("{}/long", scratch.relative);
+    send_dir(&dir_access(&remote), None, &source).await.unwrap();
+    assert_eq!(tree(&scratch.path.join("long")), tree(&source));
+    let target = local.path().join("back");
+    receive_dir(
+        &dir_access(&remote),
+        None,
+        &target,
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap();
+    same_files(
+        &source,
+        &target,
+        &names.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+}

@@ -1646,7 +1646,7 @@ impl Upload<'_> {
     ) -> Result<Route, Error> {
         let sftp = &self.conn.sftp;
         let endpoint = &self.dial.endpoint;
-        let temp = parent.join(format!(".{name}.{}.part", unique_suffix()));
+        let temp = parent.join(temporary_name(name, &unique_suffix()));
         let probed;
         let renames = match renames {
             Some(known) => known,
@@ -2610,6 +2610,21 @@ fn over_live_session<T>(
     }
 }
 
+/// The longest name of a file that Linux file systems take (NAME_MAX), in bytes.
+const MAX_NAME: usize = 255;
+
+/// The temporary file of an upload to `name`: `.NAME.SUFFIX.part`, with NAME cut short (at a
+/// character) where the whole would be longer than [`MAX_NAME`]: a legal name must not make
+/// an illegal temporary one.
+fn temporary_name(name: &str, suffix: &str) -> String {
+    let room = MAX_NAME.saturating_sub(suffix.len() + ".".len() * 2 + ".part".len());
+    let mut end = name.len().min(room);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(".{}.{suffix}.part", &name[..end])
+}
+
 /// A suffix that no other upload of this or another process picks.
 fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -2638,6 +2653,28 @@ mod tests {
         assert_eq!(highest_written(&vec![10..50, 70..100], 100), 70);
         assert_eq!(highest_written(&vec![70..100, 10..50], 100), 70);
         assert_eq!(highest_written(&Vec::new(), 100), 100);
+    }
+
+    #[test]
+    fn a_temporary_name_fits_where_its_target_does() {
+        let suffix = unique_suffix();
+        assert_eq!(
+            temporary_name("data.csv", &suffix),
+            format!(".data.csv.{suffix}.part")
+        );
+        for name in [
+            "n".repeat(255),
+            "ü".repeat(127),
+            format!("{}ü", "n".repeat(200)),
+        ] {
+            let temp = temporary_name(&name, &suffix);
+            assert!(temp.len() <= MAX_NAME, "{} bytes", temp.len());
+            assert!(temp.ends_with(&format!(".{suffix}.part")), "{temp}");
+            assert!(
+                name.starts_with(&temp[1..temp.len() - suffix.len() - 6]),
+                "{temp}"
+            );
+        }
     }
 
     #[test]
