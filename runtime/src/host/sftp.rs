@@ -1179,6 +1179,23 @@ fn sftp_error(endpoint: &str, action: &str, path: &str, error: &ssh2::Error) -> 
     Error::new(kind, format!("{action} {endpoint}:{path}: {detail}"))
 }
 
+/// [`sftp_error`] for a failure on `conn`, saying so when the connection has ended: libssh2
+/// may call a cut connection a timeout ("Timeout waiting for status message").
+fn sftp_error_on(
+    conn: &Connection,
+    (endpoint, action, path): (&str, &str, &str),
+    error: &ssh2::Error,
+) -> Error {
+    let mut e = sftp_error(endpoint, action, path, error);
+    if matches!(error.code(), ErrorCode::Session(_)) && connection_gone(&conn.session) {
+        e.message = format!(
+            "{action} {endpoint}:{path}: the connection was lost ({})",
+            error.message()
+        );
+    }
+    e
+}
+
 /// Opens another session like the one a transfer runs on.
 type Dialer<'a> = dyn Fn() -> Result<Connection, Error> + Sync + 'a;
 

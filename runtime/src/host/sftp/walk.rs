@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use ssh2::ErrorCode;
 
 use super::super::ssh_fault::hang_up;
-use super::{check_stop, sftp_error, Connection, Dial, Listed};
+use super::{check_stop, sftp_error, sftp_error_on, Connection, Dial, Listed};
 use crate::bindings::red::connector::local::DirEntry;
 use crate::observer::LogLevel;
 use crate::{Error, ErrorKind};
@@ -165,7 +165,7 @@ impl RemoteWalk {
             return Ok(None);
         };
         let shown = folder.remote.display().to_string();
-        let listing = |e: &ssh2::Error| sftp_error(endpoint, "list", &shown, e);
+        let listing = |e: &ssh2::Error| sftp_error_on(conn, (endpoint, "list", &shown), e);
         let handle = match &mut folder.handle {
             Some(handle) => handle,
             empty => {
