@@ -2365,7 +2365,9 @@ impl<'a> Batch<'a> {
         std::thread::scope(|scope| {
             for _ in 0..self.extra {
                 scope.spawn(|| {
+                    // An idle session the server has closed meanwhile is dialed anew.
                     let idle = self.crew.idle.lock().unwrap().pop();
+                    let idle = idle.filter(|conn| !connection_gone(&conn.session));
                     let conn = match idle {
                         Some(conn) => Ok(conn),
                         None if self.gate.is_some_and(|gate| !gate.wait(&stop)) => return,
