@@ -1353,7 +1353,8 @@ fn walk_order(dir: &Path) -> Vec<PathBuf> {
 
 /// A local folder that changes while it is sent: a file that the walk has not come to yet
 /// (the last of 1,503 entries, in the second page) is removed once the first file is on its
-/// way. The send-dir fails, naming the folder, rather than end well without the file. (The
+/// way; then the first file the walk gave, behind it. The send-dir fails, naming the folder,
+/// rather than end well with a tree that is not the folder's. (The
 /// walk keeps no list of the folder to compare against: it compares a count and a hash of the
 /// entries' names with those of the look at the folder before the send.)
 #[tokio::test]
@@ -1370,7 +1371,7 @@ async fn a_local_folder_that_changes_during_a_send_dir_fails_it() {
     assert_eq!(order.len(), 1503);
     let last = order.iter().rev().find(|p| p.is_file()).unwrap().clone();
     let options = TransferOptions {
-        observer: Arc::new(RemovesAFile(last, std::sync::Once::new())),
+        observer: Arc::new(RemovesAFile(last.clone(), std::sync::Once::new())),
         ..TransferOptions::default()
     };
     let access = dir_access(&format!("{}/up", scratch.relative));
@@ -1386,6 +1387,25 @@ async fn a_local_folder_that_changes_during_a_send_dir_fails_it() {
         )) && err.message.contains("1503 entries then, 1502 now"),
         "{}",
         err.message
+    );
+
+    // Behind the walk: the first file it gave, removed while it is being sent, is found
+    // missing when the folder is looked at again at the walk's end.
+    std::fs::write(&last, b"back").unwrap();
+    let first = order.iter().find(|p| p.is_file()).unwrap().clone();
+    let options = TransferOptions {
+        observer: Arc::new(RemovesAFile(first, std::sync::Once::new())),
+        ..TransferOptions::default()
+    };
+    let access = dir_access(&format!("{}/up2", scratch.relative));
+    let err = connector("sftp")
+        .send_dir(&access.to_string(), None, &source, &options)
+        .await
+        .unwrap_err();
+    assert!(
+        err.kind == ErrorKind::LocalIo && err.message.contains("1503 entries then, 1502 now")
+            || err.kind == ErrorKind::NotFound && err.message.contains("no file"),
+        "{err}"
     );
 }
 

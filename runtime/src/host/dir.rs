@@ -536,6 +536,30 @@ impl LocalWalk {
     }
 }
 
+impl LocalWalk {
+    /// At the walk's end: the tree it found, and the tree as it is now (looked at again, for
+    /// changes behind the walk), must both be the tree looked at first.
+    fn check_unchanged(&self, expected: Shape) -> Result<(), Error> {
+        let mut now = LocalWalk::new(&self.root)?;
+        for entry in now.by_ref() {
+            entry?;
+        }
+        let changed = [self.seen, now.seen].into_iter().find(|s| *s != expected);
+        let Some(found) = changed else {
+            return Ok(());
+        };
+        Err(Error::new(
+            ErrorKind::LocalIo,
+            format!(
+                "{}: the folder changed during the send-dir (files or folders added, removed, renamed or replaced since it was looked at, {} entries then, {} now): the send is not whole",
+                self.root.display(),
+                expected.entries,
+                found.entries
+            ),
+        ))
+    }
+}
+
 impl Iterator for LocalWalk {
     type Item = Result<DirEntry, Error>;
 
@@ -546,16 +570,8 @@ impl Iterator for LocalWalk {
                 Ok(Some(entry))
             }
             Ok(None) => match self.expected.take() {
-                Some(expected) if expected != self.seen => Err(Error::new(
-                    ErrorKind::LocalIo,
-                    format!(
-                        "{}: the folder changed during the send-dir (files or folders added, removed, renamed or replaced since it was looked at, {} entries then, {} now): the send is not whole",
-                        self.root.display(),
-                        expected.entries,
-                        self.seen.entries
-                    ),
-                )),
-                _ => Ok(None),
+                Some(expected) => self.check_unchanged(expected).map(|()| None),
+                None => Ok(None),
             },
             Err(e) => Err(e),
         };
@@ -819,6 +835,25 @@ mod tests {
         );
         assert!(walk.page(10).unwrap().is_empty(), "the walk is over");
         std::fs::rename(root.path().join("sub/d"), root.path().join("sub/c")).unwrap();
+        // A change behind the walk: found when the walk ends, by looking again.
+        let mut walk = input.walk().unwrap();
+        let first = walk.page(4).unwrap();
+        std::fs::rename(
+            root.path().join(&first[0].path),
+            root.path().join(format!("{}.moved", first[0].path)),
+        )
+        .unwrap();
+        let error = walk.page(10).unwrap_err();
+        assert!(
+            error.message.contains("4 entries then, 4 now"),
+            "{}",
+            error.message
+        );
+        std::fs::rename(
+            root.path().join(format!("{}.moved", first[0].path)),
+            root.path().join(&first[0].path),
+        )
+        .unwrap();
         std::fs::remove_file(root.path().join("a")).unwrap();
         assert!(input.entries().unwrap_err().message.contains("3 now"));
     }
