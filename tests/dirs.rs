@@ -935,16 +935,17 @@ async fn a_folder_may_make_a_few_requests_per_file_beyond_max_requests() {
     assert!(err.message.contains("--max-requests"), "{}", err.message);
 }
 
-/// A listing of more files than the connector fetches in one host call (1000): 2,500 files in
-/// five folders, fetched a page at a time, arrive whole.
+/// A listing of more files than the connector fetches in one host call (1000): 10,000 files
+/// in ten folders, fetched a page at a time, arrive whole, with the connector's memory capped
+/// at 4 MiB. (Read into a JSON tree, as before, the listing alone took more than that.)
 #[tokio::test]
 async fn http_receive_dir_of_a_listing_of_many_pages_arrives_whole() {
     let server = HttpServer::start();
     let mut listed = Vec::new();
     let mut expected = Vec::new();
-    for folder in 0..5 {
+    for folder in 0..10 {
         let mut files = Vec::new();
-        for i in 0..500 {
+        for i in 0..1000 {
             let name = format!("f{i:03}");
             let text = format!("file {folder}/{i}");
             server.put_file(&format!("pages/d{folder}/{name}"), text.as_bytes());
@@ -960,14 +961,15 @@ async fn http_receive_dir_of_a_listing_of_many_pages_arrives_whole() {
     let dir = temp();
     let target = dir.path().join("in");
     let access = json!({"url": server.url("/files/pages")});
-    receive_dir(
-        "http",
-        access,
-        Some(json!(listed)),
-        &target,
-        &TransferOptions::default(),
-    )
-    .await
-    .unwrap();
+    let options = TransferOptions {
+        limits: Limits {
+            max_memory: 4 << 20,
+            ..Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    receive_dir("http", access, Some(json!(listed)), &target, &options)
+        .await
+        .unwrap();
     assert_eq!(tree(&target), expected);
 }

@@ -40,7 +40,14 @@ enum Kind {
 impl Listing {
     /// Parses and checks `json`; an error is `invalid-access` and names the entry at fault
     /// (`listing/2/basename: ...`).
+    ///
+    /// A listing is read into the fields it has, not into a JSON tree: a listing of many files
+    /// costs about the size of its names (a `serde_json::Value` of it took some 0.5 KiB a
+    /// file). One that does not fit them is read again as JSON, for errors naming the place.
     pub fn parse(json: &str) -> Result<Self, Error> {
+        if let Some(entries) = serde_json::from_str::<Vec<Raw>>(json).ok().and_then(typed) {
+            return Ok(Listing { entries });
+        }
         let value: Value = serde_json::from_str(json)
             .map_err(|e| Error::new(ErrorKind::InvalidAccess, format!("listing: not JSON: {e}")))?;
         let mut problems = Vec::new();
@@ -73,6 +80,51 @@ fn walk(entries: &[Entry], prefix: &str, out: &mut Vec<String>) {
             Kind::Directory(children) => walk(children, &format!("{path}/"), out),
         }
     }
+}
+
+/// An entry as a listing has it; other fields are skipped unread.
+#[derive(serde::Deserialize)]
+struct Raw {
+    class: Option<RawClass>,
+    basename: Option<String>,
+    listing: Option<Vec<Raw>>,
+    checksum: Option<String>,
+    size: Option<u64>,
+}
+
+#[derive(serde::Deserialize)]
+enum RawClass {
+    File,
+    Directory,
+}
+
+/// The entries, or `None` when one breaks a rule (the JSON walk, [`entries`], then says
+/// which).
+fn typed(raw: Vec<Raw>) -> Option<Vec<Entry>> {
+    raw.into_iter()
+        .map(|entry| {
+            let basename = entry.basename.filter(|name| is_basename(name))?;
+            let kind = match entry.class? {
+                RawClass::File if entry.listing.is_some() => return None,
+                RawClass::File => Kind::File {
+                    sha1: match entry.checksum {
+                        Some(sum) => Some(sha1_hex(&sum)?),
+                        None => None,
+                    },
+                    size: entry.size,
+                },
+                RawClass::Directory => Kind::Directory(typed(entry.listing.unwrap_or_default())?),
+            };
+            Some(Entry { basename, kind })
+        })
+        .collect()
+}
+
+/// The lower-case hex of a `sha1$` and 40 hex digits checksum.
+fn sha1_hex(sum: &str) -> Option<String> {
+    let hex = sum.strip_prefix("sha1$")?;
+    (hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| hex.to_ascii_lowercase())
 }
 
 fn entries(value: &Value, at: &str, problems: &mut Vec<String>) -> Vec<Entry> {
@@ -109,13 +161,9 @@ fn entries(value: &Value, at: &str, problems: &mut Vec<String>) -> Vec<Entry> {
                 }
                 let sha1 = match object.get("checksum") {
                     None => None,
-                    Some(Value::String(sum)) => match sum.strip_prefix("sha1$") {
-                        Some(hex)
-                            if hex.len() == 40 && hex.bytes().all(|b| b.is_ascii_hexdigit()) =>
-                        {
-                            Some(hex.to_ascii_lowercase())
-                        }
-                        _ => {
+                    Some(Value::String(sum)) => match sha1_hex(sum) {
+                        Some(hex) => Some(hex),
+                        None => {
                             problems.push(format!(
                                 "{at}/checksum: {sum:?} is not `sha1$` and 40 hex digits"
                             ));
@@ -239,6 +287,43 @@ mod tests {
         }
         assert!(Listing::parse("{}").is_err());
         assert!(Listing::parse("[]").unwrap().files().is_empty());
+    }
+
+    #[test]
+    fn the_typed_read_and_the_json_walk_agree() {
+        let json_walk = |json: &str| {
+            let mut problems = Vec::new();
+            let entries = entries(
+                &serde_json::from_str(json).unwrap(),
+                "listing",
+                &mut problems,
+            );
+            problems.is_empty().then_some(entries)
+        };
+        let typed_read = |json: &str| serde_json::from_str::<Vec<Raw>>(json).ok().and_then(typed);
+        for json in [
+            "[]",
+            r#"[{"class": "File", "basename": "a", "size": 3, "checksum": "sha1$A9993E364706816ABA3E25717850C26C9CD0D89D", "location": "x", "extra": {"n": [1]}}]"#,
+            r#"[{"class": "Directory", "basename": "d"}, {"class": "Directory", "basename": "e", "listing": [{"class": "Directory", "basename": "f", "listing": []}]}]"#,
+        ] {
+            assert_eq!(typed_read(json), json_walk(json), "{json}");
+            assert!(typed_read(json).is_some(), "{json}");
+        }
+        for json in [
+            r#"[{"class": "File", "basename": "a", "listing": []}]"#,
+            r#"[{"class": "File", "basename": "a", "checksum": "md5$00"}]"#,
+            r#"[{"class": "File", "basename": "a", "size": -1}]"#,
+            r#"[{"class": "File", "basename": "a", "size": 1.5}]"#,
+            r#"[{"class": "Folder", "basename": "a"}]"#,
+            r#"[{"basename": "a"}]"#,
+            r#"[{"class": "File", "basename": ".."}]"#,
+            r#"[{"class": "File", "basename": 7}]"#,
+            r#"[{"class": "Directory", "basename": "d", "listing": [{"class": "File"}]}]"#,
+            r#"["a"]"#,
+        ] {
+            assert_eq!(typed_read(json), None, "{json}");
+            assert_eq!(json_walk(json), None, "{json}");
+        }
     }
 
     #[test]

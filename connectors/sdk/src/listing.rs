@@ -17,12 +17,74 @@ pub struct ListedEntry {
 
 /// The entries of the RED listing `json` (a JSON array), depth first, each folder before its
 /// entries. A listing that is not of RED's shape is `invalid-access`.
+///
+/// Read into the few fields a connector needs, not into a JSON tree: a listing of many files
+/// costs about the size of its paths (a `serde_json::Value` of it took some 1 KiB a file).
+/// One that does not fit those fields is read again as JSON, for an error naming the place.
 pub fn entries(json: &str) -> Result<Vec<ListedEntry>, Error> {
+    let mut out = Vec::new();
+    let typed = serde_json::from_str::<Vec<Raw>>(json).map(|raw| flatten(raw, "", &mut out));
+    if let Ok(true) = typed {
+        return Ok(out);
+    }
     let value: Value = serde_json::from_str(json)
         .map_err(|e| Error::new(ErrorKind::InvalidAccess, format!("listing: not JSON: {e}")))?;
-    let mut out = Vec::new();
+    out.clear();
     walk(&value, "", "listing", &mut out)?;
-    Ok(out)
+    // The JSON walk accepts what the typed read refused: say what that was.
+    match typed {
+        Err(e) => Err(Error::new(ErrorKind::InvalidAccess, format!("listing: {e}"))),
+        Ok(_) => Ok(out),
+    }
+}
+
+/// An entry of a listing as a connector reads it; other fields are skipped unread.
+#[derive(serde::Deserialize)]
+struct Raw {
+    class: Option<Class>,
+    basename: Option<String>,
+    listing: Option<Vec<Raw>>,
+}
+
+#[derive(serde::Deserialize)]
+enum Class {
+    File,
+    Directory,
+}
+
+/// Appends `entries` under `prefix` to `out`; `false` when one is not of RED's shape (the
+/// JSON walk then says which).
+fn flatten(entries: Vec<Raw>, prefix: &str, out: &mut Vec<ListedEntry>) -> bool {
+    for entry in entries {
+        let Some(name) = entry.basename.filter(|n| is_plain(n)) else {
+            return false;
+        };
+        let path = format!("{prefix}{name}");
+        match entry.class {
+            Some(Class::File) => out.push(ListedEntry {
+                path,
+                is_dir: false,
+            }),
+            Some(Class::Directory) => {
+                out.push(ListedEntry {
+                    path: path.clone(),
+                    is_dir: true,
+                });
+                if let Some(children) = entry.listing {
+                    if !flatten(children, &format!("{path}/"), out) {
+                        return false;
+                    }
+                }
+            }
+            None => return false,
+        }
+    }
+    true
+}
+
+/// A plain file name: not empty, `.` or `..`, no `/`.
+fn is_plain(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains('/')
 }
 
 fn walk(value: &Value, prefix: &str, at: &str, out: &mut Vec<ListedEntry>) -> Result<(), Error> {
@@ -35,7 +97,7 @@ fn walk(value: &Value, prefix: &str, at: &str, out: &mut Vec<ListedEntry>) -> Re
         let name = item
             .get("basename")
             .and_then(Value::as_str)
-            .filter(|n| !n.is_empty() && *n != "." && *n != ".." && !n.contains('/'))
+            .filter(|n| is_plain(n))
             .ok_or_else(|| bad(format!("{at}/basename: required, a plain file name")))?;
         let path = format!("{prefix}{name}");
         match item.get("class").and_then(Value::as_str) {
