@@ -1519,3 +1519,37 @@ async fn the_longest_names_go_both_ways() {
         &names.iter().map(String::as_str).collect::<Vec<_>>(),
     );
 }
+
+/// A remote file whose name is not UTF-8 cannot be named in the folder's paths: the
+/// receive-dir fails naming it (as red-connector-ssh fails decoding it), rather than end well
+/// without the file; no folder is left.
+#[tokio::test]
+async fn a_remote_name_that_is_not_utf8_fails_the_receive_dir() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let scratch = sshd().scratch();
+    scratch.put("odd/fine.txt", b"fine");
+    let odd = scratch
+        .path
+        .join("odd")
+        .join(std::ffi::OsStr::from_bytes(b"bad\xff\xfename"));
+    std::fs::write(&odd, b"odd").unwrap();
+    let (uid, gid) = sshd().user_ids();
+    std::os::unix::fs::chown(&odd, Some(uid), Some(gid)).unwrap();
+    let local = temp();
+    let access = dir_access(&format!("{}/odd", scratch.relative));
+    let err = receive_dir(
+        &access,
+        None,
+        &local.path().join("odd"),
+        &TransferOptions::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Remote, "{err}");
+    assert!(
+        err.message.contains("odd/bad") && err.message.contains("not UTF-8"),
+        "{}",
+        err.message
+    );
+    assert!(listing(local.path()).is_empty(), "no folder left");
+}

@@ -22,7 +22,7 @@ const MAX_DEPTH: usize = 128;
 /// in the order the server lists them. Entries are as the server's readdir gives them
 /// (OpenSSH: not following links); a link is looked at through `stat` and kept only when it
 /// leads to a file; a link to a folder (which could loop) and other special files are left
-/// out with a warning.
+/// out with a warning; a name that is not UTF-8 fails the walk.
 ///
 /// When the session drops, the walk goes on over the session's new connection (the one a
 /// batch moved to, or one it dials), opening each folder on its way down again and reading
@@ -208,8 +208,15 @@ impl RemoteWalk {
             None => None,
         };
         let Some(child) = child else {
-            self.left_out(&path, "its name is not UTF-8");
-            return Ok(None);
+            // Not left out with a warning: a receive-dir that ends well must hold every file.
+            return Err(Error::new(
+                ErrorKind::Remote,
+                format!(
+                    "list {}:{}: a name that is not UTF-8, which a folder transfer cannot name",
+                    self.dial.endpoint,
+                    path.display()
+                ),
+            ));
         };
         let kind = stat.file_type();
         let file = if kind.is_file() {
