@@ -521,7 +521,7 @@ async fn the_file_limit_counts_the_remote_tree() {
     assert_eq!(err.kind, ErrorKind::Denied, "{err}");
     assert!(
         err.message.contains(&format!(
-            "the remote folder {USER}@127.0.0.1:{}:{}/five has more than 4 files",
+            "the remote folder {USER}@127.0.0.1:{}:{}/five has more than 4 files and folders",
             sshd().port(),
             scratch.relative
         )) && err.message.contains("--max-files"),
@@ -529,6 +529,35 @@ async fn the_file_limit_counts_the_remote_tree() {
         err.message
     );
     assert!(listing(dir.path()).is_empty());
+
+    // Folders count as files do, both ways: three files in two folders are five entries.
+    let source = dir.path().join("out");
+    for name in ["a/f1", "a/b/f2", "f3"] {
+        let file = source.join(name);
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, name).unwrap();
+    }
+    let sftp = connector("sftp");
+    let access = dir_access(&format!("{}/up", scratch.relative)).to_string();
+    let err = sftp
+        .send_dir(&access, None, &source, &options)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("files and folders"), "{}", err.message);
+    assert!(!scratch.path.join("up").exists(), "nothing was sent");
+    scratch.put("tree/a/f1", b"1");
+    scratch.put("tree/a/b/f2", b"2");
+    scratch.put("tree/f3", b"3");
+    let access = dir_access(&format!("{}/tree", scratch.relative));
+    let err = receive_dir(&access, None, &dir.path().join("tree"), &options)
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("more than 4 files and folders"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]

@@ -490,8 +490,9 @@ impl Connector {
             Local::Input(file) => input = Some(file),
             Local::DirOutput(folder) => dir_output = Some(folder),
             Local::DirInput(folder) => {
-                // Each file to send widens the request budget, as each file received does.
-                meter.files(folder.file_count())?;
+                // Each file and folder to send counts against the file limit and widens the
+                // request budget, as each received does.
+                meter.files(folder.entry_count())?;
                 dir_input = Some(folder);
             }
         }

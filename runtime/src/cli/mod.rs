@@ -221,7 +221,7 @@ struct RunArgs {
     /// or open files of a folder at once (default 32)
     #[arg(long, value_name = "N")]
     max_open: Option<u32>,
-    /// Stop a folder transfer with more than N files, archive entries included
+    /// Stop a folder transfer with more than N files and folders, archive entries included
     /// (default 100000)
     #[arg(long, value_name = "N")]
     max_files: Option<u64>,

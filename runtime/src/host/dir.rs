@@ -284,9 +284,11 @@ pub struct DirInput {
     root: PathBuf,
     /// The folder, open: what every file is opened beneath.
     handle: std::sync::Arc<File>,
-    /// The files to send and their bytes: the whole tree's, or the listing's.
+    /// The files to send and their bytes: the whole tree's, or the listing's; and the
+    /// tree's folders (none with a listing).
     files: u64,
     bytes: u64,
+    folders: u64,
     /// The tree as it was looked at: what every walk of it must find again.
     shape: Shape,
     /// Bytes of the files opened so far, by any [`Opener`] of the folder.
@@ -312,11 +314,13 @@ impl DirInput {
                     what(&e)
                 }
             })?;
-        let (mut files, mut bytes) = (0, 0);
+        let (mut files, mut bytes, mut folders) = (0, 0, 0);
         let mut survey = LocalWalk::new(root)?;
         for entry in survey.by_ref() {
             let entry = entry?;
-            if !entry.is_dir {
+            if entry.is_dir {
+                folders += 1;
+            } else {
                 files += 1;
                 bytes += entry.size;
             }
@@ -326,6 +330,7 @@ impl DirInput {
             handle: std::sync::Arc::new(handle),
             files,
             bytes,
+            folders,
             shape: survey.seen,
             opened: Default::default(),
         })
@@ -336,6 +341,7 @@ impl DirInput {
     pub fn only(&mut self, paths: &[String]) -> Result<(), Error> {
         self.files = paths.len() as u64;
         self.bytes = 0;
+        self.folders = 0;
         for path in paths {
             self.bytes += self.file(path)?.1;
         }
@@ -365,9 +371,9 @@ impl DirInput {
         self.opened.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The number of files to send.
-    pub fn file_count(&self) -> u64 {
-        self.files
+    /// The number of files and folders to send (what counts against the file limit).
+    pub fn entry_count(&self) -> u64 {
+        self.files + self.folders
     }
 
     /// The bytes of the files to send, as they were when the folder was opened.

@@ -276,13 +276,13 @@ impl RemoteWalk {
         }))
     }
 
-    /// A tree with more files than the file limit (or as many folders) fails as the limit.
+    /// A tree with more files and folders than the file limit fails as the limit (before
+    /// any of them is made: each would count when it is).
     fn check_limit(&self) -> Result<(), Error> {
         let max = self.dial.meter.limits().max_files;
-        if self.files > max || self.folders > max {
-            let what = if self.files > max { "files" } else { "folders" };
+        if self.files + self.folders > max {
             return Err(self.dial.meter.reach(format!(
-                "the remote folder {}:{} has more than {max} {what}, the transfer's limit (--max-files)",
+                "the remote folder {}:{} has more than {max} files and folders, the transfer's limit (--max-files)",
                 self.dial.endpoint, self.top
             )));
         }
