@@ -921,6 +921,24 @@ async fn a_folder_may_make_a_few_requests_per_file_beyond_max_requests() {
     .await
     .unwrap();
     assert_eq!(listing(&dir.path().join("a")).len(), 30);
+    // Even one request allowed: each file counts before its request (eight go at once).
+    let one = TransferOptions {
+        limits: Limits {
+            max_requests: 1,
+            ..Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    receive_dir(
+        "http",
+        access.clone(),
+        Some(json!(listed)),
+        &dir.path().join("b"),
+        &one,
+    )
+    .await
+    .unwrap();
+    assert_eq!(listing(&dir.path().join("b")).len(), 30);
     // A single file gets no such room: 11 requests for one file are refused.
     let hostile_like = json!({"url": server.url("/loop/0")});
     let err = connector("http")

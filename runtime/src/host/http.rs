@@ -441,13 +441,17 @@ impl Host for HostState {
     }
 }
 
-/// One file of `fetch-to-dir`: the request, its status checked, its body into a new file.
+/// One file of `fetch-to-dir`: a new file, then the request, its status checked, its body into
+/// the file. The file comes first: it counts against the file limit and widens the request
+/// budget before the request is made (eight go at once, which a small `--max-requests` would
+/// not have room for otherwise); a failure removes the whole staging folder.
 async fn fetch_one(
     ctx: &TransferCtx,
     folder: &Folder,
     request: Request,
     path: std::path::PathBuf,
 ) -> Result<u64, Error> {
+    let mut output = folder.create_file(&path, &ctx.meter)?;
     let method = request.method.clone();
     let again = request.clone();
     let response = execute(ctx, request, Payload::Empty, true).await?;
@@ -471,7 +475,6 @@ async fn fetch_one(
     }
     let mut handle =
         ResponseHandle::new(response, Some(again), ctx.retries, None, ctx.check_digests)?;
-    let mut output = folder.create_file(&path, &ctx.meter)?;
     let written = handle.copy_into(ctx, &mut output, false).await?;
     output.commit()?;
     Ok(written)
