@@ -436,7 +436,11 @@ async fn a_failed_send_dir_names_the_files_that_were_sent() {
     let err = send_dir(&dir_access(&blocked.display().to_string()), None, &source)
         .await
         .unwrap_err();
-    assert!(err.message.contains("blocked/zz-locked"), "{err}");
+    assert!(
+        err.message
+            .contains("blocked/zz-locked: a file, not a folder, is there"),
+        "{err}"
+    );
     assert_eq!(tree(&blocked), ["zz-locked"], "nothing was sent");
 }
 

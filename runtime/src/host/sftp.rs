@@ -2263,7 +2263,11 @@ fn make_parents(sftp: &Sftp, dir: &Path) -> Result<(), (PathBuf, ssh2::Error)> {
         }
         match sftp.stat(&current) {
             Ok(stat) if stat.is_dir() => continue,
-            Ok(_) => {}
+            // SFTP's answer to the mkdir would only be "failure".
+            Ok(_) => {
+                let in_the_way = "a file, not a folder, is there";
+                return Err((current, ssh2::Error::new(ErrorCode::SFTP(4), in_the_way)));
+            }
             Err(_) => {}
         }
         if let Err(e) = sftp.mkdir(&current, 0o755) {
