@@ -21,10 +21,10 @@ use crate::{Error, ErrorKind};
 
 /// The longest relative path a connector may name (Linux's PATH_MAX).
 const MAX_PATH: usize = 4096;
-/// The longest name of one file or folder (Linux's NAME_MAX).
-const MAX_NAME: usize = 255;
-/// How deep a tree may go.
-const MAX_DEPTH: usize = 128;
+/// The longest name of one file or folder (Linux's NAME_MAX), in bytes.
+pub(crate) const MAX_NAME: usize = 255;
+/// How deep a tree may go (a local folder's, a remote one's, a path's).
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// The guest's handle to the receive-dir's folder ([`DirOutput`] lives in the transfer).
 pub struct DirSinkHandle;

@@ -39,7 +39,7 @@ use ssh2::{ErrorCode, HostKeyType, MethodType, OpenFlags, OpenType, Session, Sft
 use tokio_util::sync::{CancellationToken, DropGuard};
 use wasmtime::component::Resource;
 
-use super::dir::{confine, DirSinkHandle, DirSourceHandle, Folder};
+use super::dir::{confine, DirSinkHandle, DirSourceHandle, Folder, MAX_NAME};
 use super::local::{Input, Output};
 use super::{retry, HostState, HostStop};
 use crate::bindings::red::connector::local::{DirEntry, Sink, Source};
@@ -2632,9 +2632,6 @@ fn over_live_session<T>(
         }
     }
 }
-
-/// The longest name of a file that Linux file systems take (NAME_MAX), in bytes.
-const MAX_NAME: usize = 255;
 
 /// The temporary file of an upload to `name`: `.NAME.SUFFIX.part`, with NAME cut short (at a
 /// character) where the whole would be longer than [`MAX_NAME`]: a legal name must not make

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use ssh2::ErrorCode;
 
+use super::super::dir::MAX_DEPTH;
 use super::super::ssh_fault::hang_up;
 use super::{check_stop, sftp_error, sftp_error_on, Connection, Dial, Listed};
 use crate::bindings::red::connector::local::DirEntry;
@@ -14,9 +15,6 @@ use crate::{Error, ErrorKind};
 
 /// libssh2's "no more entries" from a folder handle.
 const LIBSSH2_ERROR_FILE: i32 = -16;
-
-/// How deep a remote tree may go.
-const MAX_DEPTH: usize = 128;
 
 /// A remote folder's tree, an entry at a time: depth first, each folder before its entries,
 /// in the order the server lists them. Entries are as the server's readdir gives them
