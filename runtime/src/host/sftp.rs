@@ -116,7 +116,9 @@ mod walk;
 
 pub use walk::RemoteWalk;
 
-/// A logged-in SFTP session.
+/// A logged-in SFTP session. (Its parts are shared: a clone is the same session, for host
+/// work off the async threads.)
+#[derive(Clone)]
 pub struct SessionHandle {
     conn: Arc<Mutex<Connection>>,
     dial: Arc<Dial>,
@@ -133,7 +135,7 @@ struct Crew {
     /// Files the batches moved so far (a failure counts them).
     files_done: AtomicU64,
     /// Bytes the batches moved so far (progress counts on from them).
-    progress: Arc<Mutex<u64>>,
+    progress: Mutex<u64>,
 }
 
 /// The attributes `list-tree` saw of each regular file (by its remote path), which a
@@ -263,17 +265,8 @@ fn stopped() -> Error {
 
 impl HostState {
     /// The session behind a guest handle.
-    fn sftp_session(
-        &self,
-        session: &Resource<SessionHandle>,
-    ) -> Result<(Arc<Mutex<Connection>>, Arc<Dial>), Error> {
-        let handle = self.table.get(session)?;
-        Ok((handle.conn.clone(), handle.dial.clone()))
-    }
-
-    /// What the batches of the session behind a guest handle share.
-    fn sftp_crew(&self, session: &Resource<SessionHandle>) -> Result<Arc<Crew>, Error> {
-        Ok(self.table.get(session)?.crew.clone())
+    fn sftp_session(&self, session: &Resource<SessionHandle>) -> Result<SessionHandle, Error> {
+        Ok(self.table.get(session)?.clone())
     }
 }
 
@@ -336,7 +329,7 @@ impl HostSession for HostState {
         target: Resource<Sink>,
     ) -> Result<u64, Error> {
         let slot = self.table.get(&target)?.slot;
-        let (conn, dial) = self.sftp_session(&session)?;
+        let SessionHandle { conn, dial, .. } = self.sftp_session(&session)?;
         let ctx = &mut self.transfer;
         let mut output = ctx.take_output(slot)?;
         let observer = ctx.observer.clone();
@@ -379,7 +372,7 @@ impl HostSession for HostState {
         make_dirs: bool,
     ) -> Result<u64, Error> {
         let input = self.table.get(&source)?.input().clone();
-        let (conn, dial) = self.sftp_session(&session)?;
+        let SessionHandle { conn, dial, .. } = self.sftp_session(&session)?;
         let observer = self.transfer.observer.clone();
         blocking(&self.transfer.stop, move || {
             let mut conn = conn.lock().unwrap();
@@ -410,7 +403,7 @@ impl HostSession for HostState {
         session: Resource<SessionHandle>,
         path: String,
     ) -> Result<Option<FileStat>, Error> {
-        let (conn, dial) = self.sftp_session(&session)?;
+        let SessionHandle { conn, dial, .. } = self.sftp_session(&session)?;
         blocking(&self.transfer.stop, move || {
             let conn = conn.lock().unwrap();
             match conn.sftp.stat(Path::new(&path)) {
@@ -430,7 +423,7 @@ impl HostSession for HostState {
         session: Resource<SessionHandle>,
         path: String,
     ) -> Result<(), Error> {
-        let (conn, dial) = self.sftp_session(&session)?;
+        let SessionHandle { conn, dial, .. } = self.sftp_session(&session)?;
         blocking(&self.transfer.stop, move || {
             let conn = conn.lock().unwrap();
             conn.sftp
@@ -445,8 +438,9 @@ impl HostSession for HostState {
         session: Resource<SessionHandle>,
         path: String,
     ) -> Result<Vec<DirEntry>, Error> {
-        let (conn, dial) = self.sftp_session(&session)?;
-        let listed = self.table.get(&session)?.listed.clone();
+        let SessionHandle {
+            conn, dial, listed, ..
+        } = self.sftp_session(&session)?;
         blocking(&self.transfer.stop, move || {
             let mut walk = RemoteWalk::start(conn, dial, listed, path)?;
             let mut entries = walk.page(usize::MAX, true)?;
@@ -461,8 +455,9 @@ impl HostSession for HostState {
         session: Resource<SessionHandle>,
         path: String,
     ) -> Result<Resource<super::tree_walk::TreeWalkHandle>, Error> {
-        let (conn, dial) = self.sftp_session(&session)?;
-        let listed = self.table.get(&session)?.listed.clone();
+        let SessionHandle {
+            conn, dial, listed, ..
+        } = self.sftp_session(&session)?;
         let walk = blocking(&self.transfer.stop, move || {
             RemoteWalk::start(conn, dial, listed, path)
         })
@@ -475,7 +470,7 @@ impl HostSession for HostState {
         session: Resource<SessionHandle>,
         path: String,
     ) -> Result<(), Error> {
-        let (conn, dial) = self.sftp_session(&session)?;
+        let SessionHandle { conn, dial, .. } = self.sftp_session(&session)?;
         blocking(&self.transfer.stop, move || {
             let conn = conn.lock().unwrap();
             make_parents(&conn.sftp, Path::new(&path)).map_err(|(dir, e)| {
@@ -497,17 +492,20 @@ impl HostSession for HostState {
         target: Resource<DirSinkHandle>,
     ) -> Result<u64, Error> {
         self.table.get(&target)?;
-        let (conn, dial) = self.sftp_session(&session)?;
+        let SessionHandle {
+            conn,
+            dial,
+            listed,
+            crew,
+        } = self.sftp_session(&session)?;
         let folder = self.transfer.dir_output()?.folder().clone();
         let files = files
             .into_iter()
             .map(|pair| Ok((pair.remote, confine(&pair.local)?)))
             .collect::<Result<Vec<_>, Error>>()?;
-        let listed = self.table.get(&session)?.listed.clone();
-        let crew = self.sftp_crew(&session)?;
         let observer = self.transfer.observer.clone();
         blocking(&self.transfer.stop, move || {
-            let progress = BatchProgress::new(observer, None, crew.progress.clone());
+            let progress = BatchProgress::new(observer, None, &crew.progress);
             // A receive's files are counted as they are created, and each widens the request
             // budget: the extra sessions wait for the first one.
             let gate = Gate::default();
@@ -546,7 +544,9 @@ impl HostSession for HostState {
         source: Resource<DirSourceHandle>,
     ) -> Result<u64, Error> {
         self.table.get(&source)?;
-        let (conn, dial) = self.sftp_session(&session)?;
+        let SessionHandle {
+            conn, dial, crew, ..
+        } = self.sftp_session(&session)?;
         let folder = self.transfer.dir_input()?;
         // Each file checked to be a file of the folder before anything of the batch is sent;
         // each is opened (beneath the folder, without following links) when its turn comes,
@@ -560,7 +560,6 @@ impl HostSession for HostState {
             .collect::<Result<Vec<_>, Error>>()?;
         let total = folder.byte_count();
         let opener = folder.opener();
-        let crew = self.sftp_crew(&session)?;
         let observer = self.transfer.observer.clone();
         blocking(&self.transfer.stop, move || {
             // The remote folders first, each once, on this session; and whether the server
@@ -591,7 +590,7 @@ impl HostSession for HostState {
                 }
                 renames
             };
-            let progress = BatchProgress::new(observer, Some(total), crew.progress.clone());
+            let progress = BatchProgress::new(observer, Some(total), &crew.progress);
             let batch = Batch::new(&conn, &dial, &crew, files.len());
             let split = files.len() == 1;
             batch.run(
@@ -2498,16 +2497,16 @@ impl BatchItem for (PathBuf, LocalFile) {
 
 /// The progress of a batch: the bytes of all its files, reported as one transfer, on from
 /// the session's earlier batches.
-struct BatchProgress {
+struct BatchProgress<'a> {
     observer: Arc<dyn Observer>,
     /// The session's bytes so far ([`Crew::progress`]). Held while a report goes out, so that
     /// the reports of parallel files never go back.
-    done: Arc<Mutex<u64>>,
+    done: &'a Mutex<u64>,
     total: Option<u64>,
 }
 
-impl BatchProgress {
-    fn new(observer: Arc<dyn Observer>, total: Option<u64>, done: Arc<Mutex<u64>>) -> Self {
+impl<'a> BatchProgress<'a> {
+    fn new(observer: Arc<dyn Observer>, total: Option<u64>, done: &'a Mutex<u64>) -> Self {
         BatchProgress {
             observer,
             done,
@@ -2526,7 +2525,7 @@ impl BatchProgress {
 
 /// One file of a [`BatchProgress`]: its copy reports the bytes of the file so far.
 struct FileProgress<'a> {
-    batch: &'a BatchProgress,
+    batch: &'a BatchProgress<'a>,
     seen: AtomicU64,
 }
 
