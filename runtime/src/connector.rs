@@ -346,9 +346,8 @@ impl Connector {
         self.require_directories(Direction::Send)?;
         let mut input = DirInput::open(source)?;
         if let Some(listing) = listing {
-            let listing = Listing::parse(listing)?;
-            listing.check(source, crate::ErrorKind::LocalIo)?;
-            input.only(&listing.files())?;
+            let listed = Listing::parse(listing)?.check(source, crate::ErrorKind::LocalIo)?;
+            input.only(listed);
         }
         let call = Call::SendDir(listing.map(str::to_owned));
         let (_, state) = self

@@ -60,8 +60,12 @@ impl Listing {
 
     /// Checks the folder `root` against the listing: `ErrorKind::NotFound` for a missing entry
     /// or one of the wrong class, `mismatch` for a checksum or size that differs.
-    pub fn check(&self, root: &Path, mismatch: ErrorKind) -> Result<(), Error> {
-        check(&self.entries, root, "", mismatch)
+    ///
+    /// Returns the files it names in the folder: how many, and their bytes.
+    pub fn check(&self, root: &Path, mismatch: ErrorKind) -> Result<ListedFiles, Error> {
+        let mut files = ListedFiles::default();
+        check(&self.entries, root, "", mismatch, &mut files)?;
+        Ok(files)
     }
 
     /// The files it names, as relative `/`-separated paths.
@@ -207,7 +211,22 @@ fn is_basename(name: &str) -> bool {
     !name.is_empty() && name != "." && name != ".." && !name.contains('/') && !name.contains('\0')
 }
 
-fn check(entries: &[Entry], root: &Path, prefix: &str, mismatch: ErrorKind) -> Result<(), Error> {
+/// The files a listing names in a folder it was checked against.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListedFiles {
+    /// How many files.
+    pub count: u64,
+    /// Their sizes, added up.
+    pub bytes: u64,
+}
+
+fn check(
+    entries: &[Entry],
+    root: &Path,
+    prefix: &str,
+    mismatch: ErrorKind,
+    files: &mut ListedFiles,
+) -> Result<(), Error> {
     for entry in entries {
         let shown = format!("{prefix}{}", entry.basename);
         let path = root.join(&entry.basename);
@@ -235,6 +254,8 @@ fn check(entries: &[Entry], root: &Path, prefix: &str, mismatch: ErrorKind) -> R
                         ));
                     }
                 }
+                files.count += 1;
+                files.bytes += meta.len();
             }
             Kind::Directory(children) => {
                 if !meta.is_some_and(|m| m.is_dir()) {
@@ -243,7 +264,7 @@ fn check(entries: &[Entry], root: &Path, prefix: &str, mismatch: ErrorKind) -> R
                         format!("the listing names the folder {shown}, which is not in the folder"),
                     ));
                 }
-                check(children, &path, &format!("{shown}/"), mismatch)?;
+                check(children, &path, &format!("{shown}/"), mismatch, files)?;
             }
         }
     }
@@ -336,7 +357,8 @@ mod tests {
             {"class": "File", "basename": "f", "size": 3, "checksum": "sha1$A9993E364706816ABA3E25717850C26C9CD0D89D"}]}]"#;
         let listing = Listing::parse(good).unwrap();
         assert_eq!(listing.files(), ["d/f"]);
-        listing.check(root.path(), ErrorKind::Remote).unwrap();
+        let listed = listing.check(root.path(), ErrorKind::Remote).unwrap();
+        assert_eq!(listed, ListedFiles { count: 1, bytes: 3 });
         let wrong_sum = good.replace("A999", "B999");
         let error = Listing::parse(&wrong_sum)
             .unwrap()

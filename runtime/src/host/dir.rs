@@ -336,16 +336,12 @@ impl DirInput {
         })
     }
 
-    /// Sends only `paths` (a listing's files, checked to be in the folder): what the file
-    /// count and the progress's total are of.
-    pub fn only(&mut self, paths: &[String]) -> Result<(), Error> {
-        self.files = paths.len() as u64;
-        self.bytes = 0;
+    /// Sends only a listing's files (as [`Listing::check`](crate::listing::Listing::check)
+    /// found them in the folder): what the file count and the progress's total are of.
+    pub fn only(&mut self, listed: crate::listing::ListedFiles) {
+        self.files = listed.count;
+        self.bytes = listed.bytes;
         self.folders = 0;
-        for path in paths {
-            self.bytes += self.file(path)?.1;
-        }
-        Ok(())
     }
 
     /// Every folder and regular file under the folder, in path order (a folder before its
