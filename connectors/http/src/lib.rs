@@ -158,25 +158,20 @@ impl Flavor {
                 // A page of the listing at a time: its folders (empty ones too), then its files
                 // in one host call that keeps several requests in flight. The requests of a
                 // page are all that is held besides the listing, whatever its length.
-                let mut entries = entries.into_iter();
+                let mut pages = listing::Pages::Listed(entries.into_iter());
                 loop {
-                    let page: Vec<_> = entries.by_ref().take(FETCH_PAGE).collect();
+                    let page = pages.next_page()?;
                     if page.is_empty() {
                         return Ok(());
                     }
-                    let mut files = Vec::new();
-                    for entry in page {
-                        if entry.is_dir {
-                            target.create_folder(&entry.path)?;
-                            continue;
-                        }
-                        let mut request = access.request(method, Vec::new());
-                        request.url = join(&base, &entry.path);
-                        files.push(http::FetchItem {
-                            request,
-                            path: entry.path,
-                        });
-                    }
+                    let files: Vec<http::FetchItem> = listing::make_folders(page, &target)?
+                        .into_iter()
+                        .map(|path| {
+                            let mut request = access.request(method, Vec::new());
+                            request.url = join(&base, &path);
+                            http::FetchItem { request, path }
+                        })
+                        .collect();
                     if !files.is_empty() {
                         http::fetch_to_dir(&files, &target)?;
                     }
@@ -223,9 +218,6 @@ fn listed(listing: Option<&str>) -> Result<Vec<listing::ListedEntry>, Error> {
     })?;
     listing::entries(listing)
 }
-
-/// Listing entries fetched per `fetch-to-dir` call.
-const FETCH_PAGE: usize = 1000;
 
 /// `base` with the `/`-separated `path` appended to its path, each segment percent-encoded
 /// (the query, if any, stays after the path).

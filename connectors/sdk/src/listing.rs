@@ -1,10 +1,51 @@
 //! RED listings as a connector needs them: the paths of the entries, folders before their
 //! contents. The host has checked the listing's shape before the connector runs, and checks
 //! the folder against it afterwards (classes, checksums, sizes).
+//!
+//! And a folder's entries a page at a time ([`Pages`]), a listing's or a walk's: a connector
+//! that hands the host one page per batch holds the same memory whatever the number of
+//! files.
 
 use serde_json::Value;
 
-use crate::{Error, ErrorKind};
+use crate::{DirEntry, DirSink, Error, ErrorKind, TreeWalk};
+
+/// Entries per page: what a connector asks a walk for and hands the host per batch
+/// (`download-files`, `upload-files`, `fetch-to-dir`).
+pub const PAGE: usize = 1000;
+
+/// A folder's entries, a page at a time: a RED listing's (held whole: it is the input), or a
+/// walk's, which the host reads as it goes.
+pub enum Pages {
+    /// The entries of a listing ([`entries`]).
+    Listed(std::vec::IntoIter<ListedEntry>),
+    /// A walk of a local or remote tree (`dir-source.walk`, `sftp` `session.walk`).
+    Walk(TreeWalk),
+}
+
+impl Pages {
+    /// The next page, of up to [`PAGE`] entries; empty at the end.
+    pub fn next_page(&mut self) -> Result<Vec<DirEntry>, Error> {
+        match self {
+            Pages::Listed(entries) => Ok(entries.by_ref().take(PAGE).map(DirEntry::from).collect()),
+            Pages::Walk(walk) => walk.next(PAGE as u32),
+        }
+    }
+}
+
+/// Makes the folders of `page` in `target` (empty ones too; each comes before its entries)
+/// and returns the paths of its files, for the page's batch.
+pub fn make_folders(page: Vec<DirEntry>, target: &DirSink) -> Result<Vec<String>, Error> {
+    let mut files = Vec::new();
+    for entry in page {
+        if entry.is_dir {
+            target.create_folder(&entry.path)?;
+        } else {
+            files.push(entry.path);
+        }
+    }
+    Ok(files)
+}
 
 /// One entry of a listing, by its path in the folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,6 +54,16 @@ pub struct ListedEntry {
     pub path: String,
     /// A `Directory` (else a `File`).
     pub is_dir: bool,
+}
+
+impl From<ListedEntry> for DirEntry {
+    fn from(entry: ListedEntry) -> Self {
+        DirEntry {
+            path: entry.path,
+            is_dir: entry.is_dir,
+            size: 0,
+        }
+    }
 }
 
 /// The entries of the RED listing `json` (a JSON array), depth first, each folder before its
@@ -33,7 +84,10 @@ pub fn entries(json: &str) -> Result<Vec<ListedEntry>, Error> {
     walk(&value, "", "listing", &mut out)?;
     // The JSON walk accepts what the typed read refused: say what that was.
     match typed {
-        Err(e) => Err(Error::new(ErrorKind::InvalidAccess, format!("listing: {e}"))),
+        Err(e) => Err(Error::new(
+            ErrorKind::InvalidAccess,
+            format!("listing: {e}"),
+        )),
         Ok(_) => Ok(out),
     }
 }

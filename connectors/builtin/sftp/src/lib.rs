@@ -13,10 +13,9 @@
 mod access;
 
 use red_connector_sdk::bindings::red::connector::sftp::{FilePair, Session};
-use red_connector_sdk::listing;
+use red_connector_sdk::listing::{self, ListedEntry, Pages};
 use red_connector_sdk::{
-    export_connector, ConnectorInfo, DirEntry, DirSink, DirSource, DirectoryGuest, Error, Guest,
-    Sink, Source, TreeWalk,
+    export_connector, ConnectorInfo, DirSink, DirSource, DirectoryGuest, Error, Guest, Sink, Source,
 };
 
 use access::SftpAccess;
@@ -78,21 +77,17 @@ impl DirectoryGuest for Connector {
             None => Pages::Walk(session.walk(&access.path)?),
         };
         loop {
-            let page = pages.next()?;
+            let page = pages.next_page()?;
             if page.is_empty() {
                 return Ok(());
             }
-            let mut files = Vec::new();
-            for entry in page {
-                if entry.is_dir {
-                    target.create_folder(&entry.path)?;
-                } else {
-                    files.push(FilePair {
-                        remote: access.under(&entry.path),
-                        local: entry.path,
-                    });
-                }
-            }
+            let files: Vec<FilePair> = listing::make_folders(page, &target)?
+                .into_iter()
+                .map(|path| FilePair {
+                    remote: access.under(&path),
+                    local: path,
+                })
+                .collect();
             if !files.is_empty() {
                 session.download_files(&files, &target)?;
             }
@@ -111,7 +106,7 @@ impl DirectoryGuest for Connector {
         let session = Session::connect(&access.connect_config())?;
         session.make_dirs(&access.path)?;
         loop {
-            let page = pages.next()?;
+            let page = pages.next_page()?;
             if page.is_empty() {
                 return Ok(());
             }
@@ -141,43 +136,9 @@ impl DirectoryGuest for Connector {
     }
 }
 
-/// Entries a batch moves at most: a large folder goes a page at a time, so that memory stays
-/// the same whatever the file count (the host's batches keep their extra sessions open from
-/// one page to the next).
-const PAGE: usize = 1000;
-
-/// The entries of a folder to move, a page at a time: a RED listing's (held whole: it is
-/// the input), or a walk's, which the host reads as it goes.
-enum Pages {
-    Listed(std::vec::IntoIter<DirEntry>),
-    Walk(TreeWalk),
-}
-
-impl Pages {
-    /// The next page; empty at the end.
-    fn next(&mut self) -> Result<Vec<DirEntry>, Error> {
-        match self {
-            Pages::Listed(entries) => Ok(entries.by_ref().take(PAGE).collect()),
-            Pages::Walk(walk) => walk.next(PAGE as u32),
-        }
-    }
-}
-
-/// The listing's entries as the folder's entries (sizes are the host's to check), or `None`
-/// without a listing.
-fn listed(listing: Option<&str>) -> Result<Option<Vec<DirEntry>>, Error> {
-    let Some(listing) = listing else {
-        return Ok(None);
-    };
-    let entries = listing::entries(listing)?
-        .into_iter()
-        .map(|e| DirEntry {
-            path: e.path,
-            is_dir: e.is_dir,
-            size: 0,
-        })
-        .collect();
-    Ok(Some(entries))
+/// The listing's entries, or `None` without a listing.
+fn listed(listing: Option<&str>) -> Result<Option<Vec<ListedEntry>>, Error> {
+    listing.map(listing::entries).transpose()
 }
 
 export_connector!(Connector, directories);
