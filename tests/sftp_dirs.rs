@@ -845,6 +845,16 @@ impl red_wasm::Observer for Progress {
     }
 }
 
+/// Options whose observer keeps the progress reports (as `recorded` keeps the log).
+fn with_progress() -> (Arc<Progress>, TransferOptions) {
+    let progress = Arc::new(Progress::default());
+    let options = TransferOptions {
+        observer: progress.clone(),
+        ..TransferOptions::default()
+    };
+    (progress, options)
+}
+
 #[tokio::test]
 async fn a_batch_reports_the_progress_of_all_its_files_as_one() {
     let scratch = sshd().scratch();
@@ -852,11 +862,7 @@ async fn a_batch_reports_the_progress_of_all_its_files_as_one() {
     let source = dir.path().join("out");
     local_tree(&source);
     let size = (2 << 20) + 5 + 10 * 6 + 10 * 7;
-    let progress = Arc::new(Progress::default());
-    let options = TransferOptions {
-        observer: progress.clone(),
-        ..TransferOptions::default()
-    };
+    let (progress, options) = with_progress();
     let remote = format!("{}/up", scratch.relative);
     connector("sftp")
         .send_dir(&dir_access(&remote).to_string(), None, &source, &options)
@@ -870,11 +876,7 @@ async fn a_batch_reports_the_progress_of_all_its_files_as_one() {
     assert!(sent.windows(2).all(|w| w[0].0 <= w[1].0), "{sent:?}");
     assert_eq!(sent.last().unwrap().0, size);
 
-    let received = Arc::new(Progress::default());
-    let options = TransferOptions {
-        observer: received.clone(),
-        ..TransferOptions::default()
-    };
+    let (received, options) = with_progress();
     receive_dir(&dir_access(&remote), None, &dir.path().join("in"), &options)
         .await
         .unwrap();
@@ -1175,11 +1177,7 @@ async fn a_tree_of_many_pages_moves_whole_over_the_same_sessions() {
     let local = temp();
     let target = local.path().join("big");
     let proxy = red_wasm_testkit::proxy::CutProxy::start(sshd_addr(), u64::MAX);
-    let progress = Arc::new(Progress::default());
-    let options = TransferOptions {
-        observer: progress.clone(),
-        ..TransferOptions::default()
-    };
+    let (progress, options) = with_progress();
     let access = through(&proxy, "dirPath", &format!("{}/big", scratch.relative));
     let outcome = connector("sftp")
         .receive_dir(&access, None, &target, &options)
@@ -1200,11 +1198,7 @@ async fn a_tree_of_many_pages_moves_whole_over_the_same_sessions() {
     assert_eq!(reports.last().unwrap().0, bytes);
 
     let proxy = red_wasm_testkit::proxy::CutProxy::start(sshd_addr(), u64::MAX);
-    let progress = Arc::new(Progress::default());
-    let options = TransferOptions {
-        observer: progress.clone(),
-        ..TransferOptions::default()
-    };
+    let (progress, options) = with_progress();
     let access = through(&proxy, "dirPath", &format!("{}/back", scratch.relative));
     let outcome = connector("sftp")
         .send_dir(&access, None, &target, &options)
