@@ -430,12 +430,17 @@ impl Recorder {
 
 /// Transfer options whose log the returned recorder keeps.
 fn recorded() -> (Arc<Recorder>, TransferOptions) {
-    let recorder = Arc::new(Recorder::default());
+    observed()
+}
+
+/// Transfer options reporting to the returned observer.
+fn observed<T: red_wasm::Observer + Default + 'static>() -> (Arc<T>, TransferOptions) {
+    let observer = Arc::new(T::default());
     let options = TransferOptions {
-        observer: recorder.clone(),
+        observer: observer.clone(),
         ..TransferOptions::default()
     };
-    (recorder, options)
+    (observer, options)
 }
 
 /// The shared sshd's address, for a proxy to stand in front of.

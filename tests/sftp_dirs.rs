@@ -16,7 +16,7 @@ use red_wasm_testkit::sshd::{KeyKind, Scratch, PASSWORD, USER};
 use serde_json::{json, Value};
 
 use super::support::*;
-use super::{recorded, sshd, sshd_addr, through};
+use super::{observed, recorded, sshd, sshd_addr, through};
 
 /// The 1.x access of the folder `path`, with the password.
 fn dir_access(path: &str) -> Value {
@@ -845,16 +845,6 @@ impl red_wasm::Observer for Progress {
     }
 }
 
-/// Options whose observer keeps the progress reports (as `recorded` keeps the log).
-fn with_progress() -> (Arc<Progress>, TransferOptions) {
-    let progress = Arc::new(Progress::default());
-    let options = TransferOptions {
-        observer: progress.clone(),
-        ..TransferOptions::default()
-    };
-    (progress, options)
-}
-
 #[tokio::test]
 async fn a_batch_reports_the_progress_of_all_its_files_as_one() {
     let scratch = sshd().scratch();
@@ -862,7 +852,7 @@ async fn a_batch_reports_the_progress_of_all_its_files_as_one() {
     let source = dir.path().join("out");
     local_tree(&source);
     let size = (2 << 20) + 5 + 10 * 6 + 10 * 7;
-    let (progress, options) = with_progress();
+    let (progress, options) = observed::<Progress>();
     let remote = format!("{}/up", scratch.relative);
     connector("sftp")
         .send_dir(&dir_access(&remote).to_string(), None, &source, &options)
@@ -876,7 +866,7 @@ async fn a_batch_reports_the_progress_of_all_its_files_as_one() {
     assert!(sent.windows(2).all(|w| w[0].0 <= w[1].0), "{sent:?}");
     assert_eq!(sent.last().unwrap().0, size);
 
-    let (received, options) = with_progress();
+    let (received, options) = observed::<Progress>();
     receive_dir(&dir_access(&remote), None, &dir.path().join("in"), &options)
         .await
         .unwrap();
@@ -1177,7 +1167,7 @@ async fn a_tree_of_many_pages_moves_whole_over_the_same_sessions() {
     let local = temp();
     let target = local.path().join("big");
     let proxy = red_wasm_testkit::proxy::CutProxy::start(sshd_addr(), u64::MAX);
-    let (progress, options) = with_progress();
+    let (progress, options) = observed::<Progress>();
     let access = through(&proxy, "dirPath", &format!("{}/big", scratch.relative));
     let outcome = connector("sftp")
         .receive_dir(&access, None, &target, &options)
@@ -1198,7 +1188,7 @@ async fn a_tree_of_many_pages_moves_whole_over_the_same_sessions() {
     assert_eq!(reports.last().unwrap().0, bytes);
 
     let proxy = red_wasm_testkit::proxy::CutProxy::start(sshd_addr(), u64::MAX);
-    let (progress, options) = with_progress();
+    let (progress, options) = observed::<Progress>();
     let access = through(&proxy, "dirPath", &format!("{}/back", scratch.relative));
     let outcome = connector("sftp")
         .send_dir(&access, None, &target, &options)
