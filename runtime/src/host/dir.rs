@@ -473,9 +473,11 @@ impl LocalWalk {
             let Some((read, relative)) = self.open.last_mut() else {
                 return Ok(None);
             };
-            let dir = self.root.join(&*relative);
-            let what =
-                |e: &std::io::Error| Error::local_io(format!("reading {}", dir.display()), e);
+            // The folder's full path only for an error: not an allocation per entry.
+            let root = &self.root;
+            let what = |e: &std::io::Error| {
+                Error::local_io(format!("reading {}", root.join(&*relative).display()), e)
+            };
             let Some(entry) = read.next() else {
                 self.open.pop();
                 continue;
