@@ -128,18 +128,12 @@ impl RemoteWalk {
                         LogLevel::Info,
                         &format!("{}; the listing goes on over a new session", e.message),
                     );
-                    // The connection is given up: hung up first, so that closing the
-                    // handles on it does not wait for a server that went silent.
-                    let given_up = self.on == Some(conn.id);
-                    if given_up {
-                        hang_up(&conn.session);
-                    }
-                    for folder in &mut self.open {
-                        folder.handle = None;
-                    }
-                    if given_up {
-                        *conn = self.dial.redial()?;
-                    }
+                    // `step` failed on this connection (it moves the walk to the current one
+                    // first): given up, and hung up first, so that closing the folder handles
+                    // on it (`step` does, on the new one) does not wait for a server that went
+                    // silent.
+                    hang_up(&conn.session);
+                    *conn = self.dial.redial()?;
                 }
                 Err(e) => return Err(e),
             }
@@ -151,7 +145,8 @@ impl RemoteWalk {
     /// end), opening the folder on `conn` if need be.
     fn step(&mut self, conn: &Connection) -> Result<Option<DirEntry>, Error> {
         if self.on != Some(conn.id) {
-            // The batch moved the session to a new connection: the handles are of the old.
+            // The session is on another connection (a batch moved it, or the walk dialed
+            // anew): the handles are of the old one, hung up by now.
             for folder in &mut self.open {
                 folder.handle = None;
             }
@@ -162,12 +157,16 @@ impl RemoteWalk {
         let Some(folder) = self.open.last_mut() else {
             return Ok(None);
         };
-        let shown = folder.remote.display().to_string();
-        let listing = |e: &ssh2::Error| sftp_error_on(conn, (endpoint, "list", &shown), e);
+        // The folder's path shown only for an error: not an allocation per entry.
+        let remote = &folder.remote;
+        let listing = |e: &ssh2::Error| {
+            let shown = remote.display().to_string();
+            sftp_error_on(conn, (endpoint, "list", &shown), e)
+        };
         let handle = match &mut folder.handle {
             Some(handle) => handle,
             empty => {
-                let mut handle = conn.sftp.opendir(&folder.remote).map_err(|e| listing(&e))?;
+                let mut handle = conn.sftp.opendir(remote).map_err(|e| listing(&e))?;
                 // Past the entries given already, which must be the same, in the same order:
                 // a folder that changed meanwhile cannot be gone on with where it was.
                 let mut prefix = 0;
@@ -182,7 +181,7 @@ impl RemoteWalk {
                     // Not `network`: dialing again would not help.
                     return Err(Error::new(
                         ErrorKind::Remote,
-                        format!("list {endpoint}:{shown}: the session dropped while the folder was listed, and the folder changed before it could be listed again; the listing cannot go on where it stopped"),
+                        format!("list {endpoint}:{}: the session dropped while the folder was listed, and the folder changed before it could be listed again; the listing cannot go on where it stopped", remote.display()),
                     ));
                 }
                 empty.insert(handle)
