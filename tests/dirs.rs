@@ -625,6 +625,36 @@ async fn a_hostile_send_dir_reads_only_the_files_of_its_folder() {
     );
 }
 
+/// Walks of the folder are bounded too: a page holds at most 1024 entries however many the
+/// connector asks for, and walks held open count against `--max-open` (each holds a folder
+/// open per level), so a connector cannot make the host hold the tree or its folders.
+#[tokio::test]
+async fn a_hostile_send_dir_is_bounded_in_its_walks() {
+    let dir = temp();
+    let folder = dir.path().join("out");
+    std::fs::create_dir(&folder).unwrap();
+    for i in 0..2000 {
+        std::fs::write(folder.join(format!("f{i:04}")), b"x").unwrap();
+    }
+    for (attack, kind, says) in [
+        (
+            "send-dir-big-page",
+            ErrorKind::Remote,
+            "a page of 1024 entries",
+        ),
+        ("send-dir-hold-walks", ErrorKind::Denied, "--max-open"),
+    ] {
+        let access = json!({"attack": attack}).to_string();
+        let err = hostile()
+            .send_dir(&access, None, &folder, &TransferOptions::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, kind, "{attack}: {}", err.message);
+        assert!(err.message.contains(says), "{attack}: {}", err.message);
+    }
+    still_works().await;
+}
+
 #[test]
 fn the_command_lines_move_folders() {
     let server = HttpServer::start();

@@ -1570,3 +1570,40 @@ async fn a_remote_name_that_is_not_utf8_fails_the_receive_dir() {
     );
     assert!(listing(local.path()).is_empty(), "no folder left");
 }
+
+/// The transfer's time limit ends a receive-dir in the middle of a walk's listing (a slow
+/// link, 32 KiB/s, under a folder of 2,500 entries whose first page alone takes seconds to
+/// list): it returns at the deadline and leaves no folder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadline_ends_a_walk_in_the_middle_of_its_listing() {
+    let scratch = sshd().scratch();
+    for i in 0..2500 {
+        scratch.put(&format!("slow/f{i:04}.txt"), b"x");
+    }
+    let proxy = red_wasm_testkit::proxy::CutProxy::start_slow(sshd_addr(), 32 << 10);
+    let access = through(&proxy, "dirPath", &format!("{}/slow", scratch.relative));
+    let options = TransferOptions {
+        limits: Limits {
+            timeout: Some(Duration::from_secs(1)),
+            ..Limits::default()
+        },
+        ..TransferOptions::default()
+    };
+    let local = temp();
+    let target = local.path().join("slow");
+    let sftp = connector("sftp");
+    let started = Instant::now();
+    let receiving = sftp.receive_dir(&access, None, &target, &options);
+    let err = tokio::time::timeout(Duration::from_secs(20), receiving)
+        .await
+        .expect("the receive-dir outlived its time limit")
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind, ErrorKind::Denied, "{err}");
+    assert!(err.message.contains("time limit"), "{}", err.message);
+    assert!(
+        took < Duration::from_millis(1800),
+        "returned after {took:?}"
+    );
+    assert!(listing(local.path()).is_empty(), "no folder, no staging");
+}

@@ -436,6 +436,18 @@ impl DirectoryGuest for Hostile {
                 });
                 Err(fail(format!("outcomes:\n{read}")))
             }
+            "send-dir-big-page" => {
+                // A page as large as it can ask for.
+                let page = source.walk()?.next(u32::MAX)?;
+                Err(fail(format!("a page of {} entries", page.len())))
+            }
+            "send-dir-hold-walks" => {
+                // Walks without end, each holding its open folders.
+                let mut walks = Vec::new();
+                loop {
+                    walks.push(source.walk()?);
+                }
+            }
             other => Err(fail(format!("unknown attack {other:?}"))),
         }
     }
